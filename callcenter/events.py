@@ -1,0 +1,894 @@
+"""The domain vocabulary: every fact and command the rooms exchange.
+
+Theory of operation
+-------------------
+* Facts are past tense (`CallArrived`, `AgentReady`); commands are imperative (`OfferCall`,
+  `Hangup`). Both are frozen, slotted, keyword-only dataclasses, so they are cheap, hashable when
+  their fields are, and cannot be changed after the fact.
+* Asterisk's spellings stop at `pbx/`. Here `call_id` is Asterisk's Linkedid (one id for every
+  channel of a call, stable across transfers), `channel_id` its Uniqueid.
+* Every message has a wire name (`call.arrived`) and a version. `to_json` gives
+  `{"type": "call.arrived", "v": 1, ...fields}`; `from_json` gives the same object back. The CTI
+  WebSocket, the CRM's event table and `callcenter replay` all use this one form, so there is no
+  second DTO layer. Renaming or retyping a field is a versioned change: bump `v`.
+* Times are `at`: seconds since the epoch as a float, supplied by whoever observed the fact (the
+  pure cores never read a clock; they receive `now`).
+
+Rule 1: a room that needs a new fact or command adds it here, in its section, with `@message`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NewType, TypeVar, Union, get_args, get_origin
+
+# --------------------------------------------------------------------------------------------
+# Identifiers
+# --------------------------------------------------------------------------------------------
+
+CallId = NewType("CallId", str)  # Asterisk Linkedid
+ChannelId = NewType("ChannelId", str)  # Asterisk Uniqueid
+BridgeId = NewType("BridgeId", str)  # Asterisk BridgeUniqueid
+AgentId = NewType("AgentId", str)
+QueueName = NewType("QueueName", str)
+CustomerId = NewType("CustomerId", str)
+CampaignId = NewType("CampaignId", str)
+ContactId = NewType("ContactId", str)
+RecordingId = NewType("RecordingId", str)
+TimerId = NewType("TimerId", str)
+DecisionId = NewType("DecisionId", str)
+
+
+# --------------------------------------------------------------------------------------------
+# Enumerations shared by several rooms
+# --------------------------------------------------------------------------------------------
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    INTERNAL = "internal"
+
+
+class ChannelState(enum.StrEnum):
+    """Asterisk's ChannelStateDesc values, named for the domain."""
+
+    DOWN = "down"
+    RESERVED = "reserved"
+    OFFHOOK = "offhook"
+    DIALING = "dialing"
+    RING = "ring"  # inbound, not yet answered
+    RINGING = "ringing"  # outbound, far end alerting
+    UP = "up"
+    BUSY = "busy"
+    DIALING_OFFHOOK = "dialing-offhook"
+    PRERING = "pre-ring"
+    UNKNOWN = "unknown"
+
+
+class DialStatus(enum.StrEnum):
+    """Asterisk's DIALSTATUS values."""
+
+    ANSWER = "ANSWER"
+    BUSY = "BUSY"
+    NOANSWER = "NOANSWER"
+    CANCEL = "CANCEL"
+    CONGESTION = "CONGESTION"
+    CHANUNAVAIL = "CHANUNAVAIL"
+    DONTCALL = "DONTCALL"
+    TORTURE = "TORTURE"
+    INVALIDARGS = "INVALIDARGS"
+    PROGRESS = "PROGRESS"  # DialState only
+    RINGING = "RINGING"  # DialState only
+
+
+class HangupSide(enum.StrEnum):
+    CALLER = "caller"
+    AGENT = "agent"
+    SYSTEM = "system"
+    UNKNOWN = "unknown"
+
+
+class AgentState(enum.StrEnum):
+    LOGGED_OUT = "logged-out"
+    READY = "ready"
+    RESERVED = "reserved"  # an offer is ringing the agent's phone
+    ON_CALL = "on-call"
+    WRAP_UP = "wrap-up"
+    NOT_READY = "not-ready"
+    OUTBOUND = "outbound"
+
+
+class CallOutcome(enum.StrEnum):
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    OVERFLOWED = "overflowed"
+    FALLBACK = "fallback"
+    SELF_SERVICE = "self-service"  # ended in the IVR, no agent needed
+    CALLBACK = "callback"
+    FAILED = "failed"
+
+
+# --------------------------------------------------------------------------------------------
+# Message registry and JSON form
+# --------------------------------------------------------------------------------------------
+
+JsonDict = dict[str, Any]
+M = TypeVar("M")
+
+_BY_NAME: dict[str, type[Any]] = {}
+_NAME_OF: dict[type[Any], tuple[str, int]] = {}
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def message(name: str, *, v: int = 1) -> Callable[[type[M]], type[M]]:
+    """Register a dataclass as a message with wire name `name` and version `v`."""
+
+    def register(cls: type[M]) -> type[M]:
+        if name in _BY_NAME:
+            raise ValueError(f"message name {name!r} is already used by {_BY_NAME[name].__name__}")
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"{cls.__name__} must be a dataclass to be a message")
+        _BY_NAME[name] = cls
+        _NAME_OF[cls] = (name, v)
+        return cls
+
+    return register
+
+
+def message_name(obj_or_cls: object) -> str:
+    cls = obj_or_cls if isinstance(obj_or_cls, type) else type(obj_or_cls)
+    return _NAME_OF[cls][0]
+
+
+def message_types() -> dict[str, type[Any]]:
+    """Every registered message by wire name (for docs, schema generation and tests)."""
+    return dict(_BY_NAME)
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = typing.get_type_hints(cls)
+        _HINTS[cls] = hints
+    return hints
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    return value
+
+
+def to_json(msg: object) -> JsonDict:
+    """`{"type": name, "v": version, **fields}` with enums as their values and tuples as lists."""
+    name, v = _NAME_OF[type(msg)]
+    out: JsonDict = {"type": name, "v": v}
+    for f in dataclasses.fields(msg):  # type: ignore[arg-type]
+        out[f.name] = _to_plain(getattr(msg, f.name))
+    return out
+
+
+class MessageDecodeError(ValueError):
+    """A JSON message could not be turned back into a domain object."""
+
+
+def _from_plain(tp: Any, value: Any, where: str) -> Any:
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _from_plain(arg, value, where)
+            except MessageDecodeError as exc:
+                errors.append(str(exc))
+        raise MessageDecodeError(f"{where}: {value!r} matches none of {tp}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise MessageDecodeError(f"{where}: expected a list, got {type(value).__name__}")
+        args = get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_from_plain(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise MessageDecodeError(f"{where}: expected {len(args)} items, got {len(value)}")
+        return tuple(_from_plain(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise MessageDecodeError(f"{where}: expected an object, got {type(value).__name__}")
+        kt, vt = get_args(tp)
+        return {_from_plain(kt, k, where): _from_plain(vt, v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            raise MessageDecodeError(f"{where}: {value!r} is not a valid {tp.__name__}") from None
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise MessageDecodeError(f"{where}: expected an object, got {type(value).__name__}")
+        return _build(tp, value, where)
+    supertype = getattr(tp, "__supertype__", None)  # NewType
+    if supertype is not None:
+        return _from_plain(supertype, value, where)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise MessageDecodeError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp in (str, int, bool):
+        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+            raise MessageDecodeError(f"{where}: expected {tp.__name__}, got {value!r}")
+        return value
+    if tp is type(None):
+        if value is not None:
+            raise MessageDecodeError(f"{where}: expected null, got {value!r}")
+        return None
+    raise MessageDecodeError(f"{where}: cannot decode type {tp!r}")
+
+
+def _build(cls: type[Any], data: JsonDict, where: str) -> Any:
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names and key not in ("type", "v"):
+            raise MessageDecodeError(f"{where}: unknown field {key!r}")
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _from_plain(hints[f.name], data[f.name], f"{where}.{f.name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise MessageDecodeError(f"{where}: missing field {f.name!r}")
+    return cls(**kwargs)
+
+
+def from_json(data: JsonDict) -> Any:
+    """The inverse of `to_json`. Raises `MessageDecodeError` naming the field that is wrong."""
+    if not isinstance(data, dict):
+        raise MessageDecodeError(f"message: expected an object, got {type(data).__name__}")
+    name = data.get("type")
+    if not isinstance(name, str) or name not in _BY_NAME:
+        raise MessageDecodeError(f"message: unknown type {name!r}")
+    cls = _BY_NAME[name]
+    want_v = _NAME_OF[cls][1]
+    if data.get("v", want_v) != want_v:
+        raise MessageDecodeError(f"{name}: version {data.get('v')!r} is not supported (expected {want_v})")
+    return _build(cls, data, name)
+
+
+# --------------------------------------------------------------------------------------------
+# Calls and channels (pbx/ translates AMI into these)
+# --------------------------------------------------------------------------------------------
+
+
+@message("call.arrived")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallArrived:
+    """A new call reached us: its first channel appeared (inbound) or was originated (outbound)."""
+
+    call_id: CallId
+    channel_id: ChannelId
+    channel: str  # e.g. PJSIP/trunk-00000001
+    ani: str  # caller number as presented; "" when withheld
+    dnis: str  # the number dialled
+    direction: Direction = Direction.INBOUND
+    caller_name: str = ""
+    at: float
+
+
+@message("channel.created")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelCreated:
+    call_id: CallId
+    channel_id: ChannelId
+    channel: str
+    state: ChannelState
+    caller_num: str = ""
+    caller_name: str = ""
+    exten: str = ""
+    context: str = ""
+    at: float
+
+
+@message("channel.state-changed")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelStateChanged:
+    call_id: CallId
+    channel_id: ChannelId
+    state: ChannelState
+    at: float
+
+
+@message("channel.dialplan-entered")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelEnteredDialplan:
+    """Newexten: a channel started an application at context/exten/priority."""
+
+    call_id: CallId
+    channel_id: ChannelId
+    context: str
+    exten: str
+    priority: int
+    application: str
+    app_data: str = ""
+    at: float
+
+
+@message("dial.began")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialBegan:
+    call_id: CallId
+    channel_id: ChannelId | None  # None when the caller is not a channel (AMI Originate)
+    dest_channel_id: ChannelId
+    dest_channel: str
+    dial_string: str
+    at: float
+
+
+@message("dial.ended")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialEnded:
+    call_id: CallId
+    channel_id: ChannelId | None
+    dest_channel_id: ChannelId
+    status: DialStatus
+    at: float
+
+
+@message("channel.bridged")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelBridged:
+    call_id: CallId
+    channel_id: ChannelId
+    bridge_id: BridgeId
+    at: float
+
+
+@message("channel.unbridged")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelUnbridged:
+    call_id: CallId
+    channel_id: ChannelId
+    bridge_id: BridgeId
+    at: float
+
+
+@message("channel.held")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelHeld:
+    call_id: CallId
+    channel_id: ChannelId
+    at: float
+
+
+@message("channel.unheld")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelUnheld:
+    call_id: CallId
+    channel_id: ChannelId
+    at: float
+
+
+@message("channel.hung-up")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelHungUp:
+    call_id: CallId
+    channel_id: ChannelId
+    cause: int  # Q.850 cause code
+    cause_txt: str = ""
+    at: float
+
+
+@message("call.ended")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEnded:
+    """The last channel of a call hung up."""
+
+    call_id: CallId
+    hangup_side: HangupSide = HangupSide.UNKNOWN
+    cause: int = 16
+    at: float
+
+
+@message("call.transferred")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallTransferred:
+    call_id: CallId
+    kind: str  # "blind" | "attended"
+    target: str
+    by_agent: AgentId | None = None
+    at: float
+
+
+@message("dtmf.received")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DtmfReceived:
+    call_id: CallId
+    channel_id: ChannelId
+    digit: str
+    at: float
+
+
+@message("variable.set")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VariableSet:
+    call_id: CallId
+    channel_id: ChannelId
+    name: str
+    value: str
+    at: float
+
+
+@message("user.event")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserEventReceived:
+    """A dialplan UserEvent (e.g. the fallback path announcing itself)."""
+
+    call_id: CallId | None
+    channel_id: ChannelId | None
+    name: str
+    fields: tuple[tuple[str, str], ...] = ()
+    at: float
+
+
+# --------------------------------------------------------------------------------------------
+# Routing requests and queueing (routing_rules/ builds the request, acd/ serves it)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SkillRequirement:
+    skill: str
+    min_level: int = 1  # proficiency 1..5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RelaxationStep:
+    """After `after_s` seconds of waiting, the requirements become `skills` (usually looser)."""
+
+    after_s: float
+    skills: tuple[SkillRequirement, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutingRequest:
+    queue: QueueName
+    skills: tuple[SkillRequirement, ...] = ()
+    priority_class: str = "standard"  # e.g. "vip", "gold", "standard"
+    priority: int = 0  # larger is served first
+    relaxation: tuple[RelaxationStep, ...] = ()
+    overflow_queue: QueueName | None = None
+    overflow_after_s: float | None = None
+    max_wait_s: float | None = None
+    rule: str = ""  # which routing rule produced this request
+    explanation: str = ""
+
+
+@message("call.queued")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallQueued:
+    call_id: CallId
+    channel_id: ChannelId | None = None
+    request: RoutingRequest
+    ani: str = ""
+    dnis: str = ""
+    customer_id: CustomerId | None = None
+    at: float
+
+
+@message("call.priority-changed")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallPriorityChanged:
+    call_id: CallId
+    priority_class: str
+    priority: int
+    at: float
+
+
+@message("call.offered")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallOffered:
+    """The ACD reserved an agent for the call and the agent's phone is being rung."""
+
+    call_id: CallId
+    agent_id: AgentId
+    queue: QueueName
+    decision_id: DecisionId | None = None
+    at: float
+
+
+@message("call.answered")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallAnswered:
+    """The agent picked up: caller and agent are bridged."""
+
+    call_id: CallId
+    agent_id: AgentId
+    at: float
+
+
+@message("call.offer-not-answered")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferNotAnswered:
+    """Ring-no-answer (or busy/unavailable phone) for an offer."""
+
+    call_id: CallId
+    agent_id: AgentId
+    reason: str = "no-answer"
+    at: float
+
+
+@message("call.abandoned")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallAbandoned:
+    call_id: CallId
+    queue: QueueName | None = None
+    waited_s: float = 0.0
+    at: float
+
+
+@message("call.overflowed")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallOverflowed:
+    call_id: CallId
+    from_queue: QueueName
+    to_queue: QueueName
+    at: float
+
+
+@message("call.sent-to-fallback")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallSentToFallback:
+    call_id: CallId
+    queue: QueueName | None = None
+    reason: str = ""
+    at: float
+
+
+# --------------------------------------------------------------------------------------------
+# Agents
+# --------------------------------------------------------------------------------------------
+
+
+@message("agent.logged-in")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentLoggedIn:
+    agent_id: AgentId
+    interface: str  # what Dial() rings, e.g. PJSIP/1001
+    at: float
+
+
+@message("agent.logged-out")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentLoggedOut:
+    agent_id: AgentId
+    at: float
+
+
+@message("agent.ready")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentReady:
+    agent_id: AgentId
+    at: float
+
+
+@message("agent.not-ready")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentNotReady:
+    agent_id: AgentId
+    reason: str = ""
+    at: float
+
+
+@message("agent.wrap-up-ended")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WrapUpEnded:
+    agent_id: AgentId
+    call_id: CallId | None = None
+    disposition: str = ""
+    notes: str = ""
+    at: float
+
+
+@message("agent.state-changed")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentStateChanged:
+    """Emitted by the ACD on every agent transition, for CTI, wallboards and the CRM history."""
+
+    agent_id: AgentId
+    old: AgentState
+    new: AgentState
+    reason: str = ""
+    call_id: CallId | None = None
+    at: float
+
+
+# --------------------------------------------------------------------------------------------
+# Timers (pure cores ask for them as commands; they come back as facts)
+# --------------------------------------------------------------------------------------------
+
+
+@message("timer.start")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartTimer:
+    timer_id: TimerId
+    delay_s: float
+
+
+@message("timer.cancel")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelTimer:
+    timer_id: TimerId
+
+
+@message("timer.expired")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimerExpired:
+    timer_id: TimerId
+    at: float
+
+
+# --------------------------------------------------------------------------------------------
+# IVR
+# --------------------------------------------------------------------------------------------
+
+
+@message("ivr.entered")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IvrEntered:
+    call_id: CallId
+    channel_id: ChannelId
+    flow: str
+    flow_version: str
+    language: str = ""
+    at: float
+
+
+@message("ivr.input")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IvrInput:
+    call_id: CallId
+    node: str
+    kind: str  # "dtmf" | "speech" | "timeout" | "no-match"
+    value: str  # masked for sensitive nodes
+    confidence: float | None = None
+    at: float
+
+
+@message("ivr.exited")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IvrExited:
+    call_id: CallId
+    flow: str
+    path: tuple[str, ...]  # node ids in order
+    outcome: str  # "route" | "hangup" | "transfer" | "voicemail" | "callback" | "caller-hung-up"
+    variables: tuple[tuple[str, str], ...] = ()
+    at: float
+
+
+# --------------------------------------------------------------------------------------------
+# Recording
+# --------------------------------------------------------------------------------------------
+
+
+@message("recording.started")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingStarted:
+    call_id: CallId
+    recording_id: RecordingId
+    channel_id: ChannelId
+    at: float
+
+
+@message("recording.paused")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingPaused:
+    call_id: CallId
+    recording_id: RecordingId
+    by: str = ""
+    at: float
+
+
+@message("recording.resumed")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingResumed:
+    call_id: CallId
+    recording_id: RecordingId
+    by: str = ""
+    at: float
+
+
+@message("recording.stopped")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingStopped:
+    call_id: CallId
+    recording_id: RecordingId
+    at: float
+
+
+# --------------------------------------------------------------------------------------------
+# Outbound campaigns
+# --------------------------------------------------------------------------------------------
+
+
+@message("campaign.dial-attempted")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialAttempted:
+    campaign_id: CampaignId
+    contact_id: ContactId
+    number: str
+    call_id: CallId | None = None
+    at: float
+
+
+@message("campaign.attempt-ended")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptEnded:
+    campaign_id: CampaignId
+    contact_id: ContactId
+    outcome: str  # "human" | "machine" | "busy" | "no-answer" | "failed" | "abandoned"
+    call_id: CallId | None = None
+    at: float
+
+
+# --------------------------------------------------------------------------------------------
+# Commands (imperative). The PBX command port turns these into AMI actions.
+# --------------------------------------------------------------------------------------------
+
+
+@message("cmd.offer-call")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferCall:
+    """Ring `agent_id` for `call_id`: the channel is sent to `[acd-connect]` to dial `interface`."""
+
+    call_id: CallId
+    agent_id: AgentId
+    interface: str
+    queue: QueueName
+    ring_timeout_s: float = 15.0
+    decision_id: DecisionId | None = None
+
+
+@message("cmd.set-variable")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetVariable:
+    channel_id: ChannelId
+    name: str
+    value: str
+
+
+@message("cmd.redirect")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Redirect:
+    channel_id: ChannelId
+    context: str
+    exten: str
+    priority: int = 1
+    extra_channel_id: ChannelId | None = None
+
+
+@message("cmd.hangup")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hangup:
+    channel_id: ChannelId
+    cause: int = 16
+
+
+@message("cmd.originate")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Originate:
+    """Place a call: dial `destination` and, when it answers, run context/exten/priority."""
+
+    destination: str  # e.g. PJSIP/13800138000@trunk
+    context: str
+    exten: str
+    priority: int = 1
+    caller_id: str = ""
+    timeout_s: float = 30.0
+    variables: tuple[tuple[str, str], ...] = ()
+    request_id: str = ""  # correlates the OriginateResponse
+
+
+@message("cmd.send-to-fallback")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendToFallback:
+    call_id: CallId
+    reason: str = ""
+
+
+@message("cmd.blind-transfer")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlindTransfer:
+    channel_id: ChannelId
+    context: str
+    exten: str
+
+
+@message("cmd.attended-transfer")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttendedTransfer:
+    channel_id: ChannelId
+    exten: str
+    context: str = ""
+
+
+@message("cmd.hold")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hold:
+    channel_id: ChannelId
+
+
+@message("cmd.unhold")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unhold:
+    channel_id: ChannelId
+
+
+@message("cmd.start-recording")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartRecording:
+    call_id: CallId
+    channel_id: ChannelId
+    recording_id: RecordingId
+    file: str
+    options: str = ""
+    rx_file: str = ""  # separate legs: what the channel hears / says
+    tx_file: str = ""
+
+
+@message("cmd.stop-recording")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopRecording:
+    call_id: CallId
+    channel_id: ChannelId
+    recording_id: RecordingId
+
+
+@message("cmd.mute-recording")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MuteRecording:
+    channel_id: ChannelId
+    recording_id: RecordingId
+    mute: bool
+    direction: str = "both"  # "read" | "write" | "both"
+
+
+@message("cmd.play-dtmf")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlayDtmf:
+    channel_id: ChannelId
+    digit: str
+
+
+@message("cmd.announce")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Announce:
+    """Tell a waiting caller something (EWT, position) on the next announcement cycle."""
+
+    call_id: CallId
+    channel_id: ChannelId | None = None
+    text: str = ""
+    ewt_s: float | None = None
+    position: int | None = None
+
+
+@message("cmd.offer-callback")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferCallback:
+    call_id: CallId
+    reason: str = ""

@@ -1,0 +1,2 @@
+"""Call recording: policy, MixMonitor control, PCI pause, post-processing, transcription and
+retention."""
