@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "callcenter.commands",
     "emulator.cli",
     "pbx.cli",
+    "pbx.replay",
     "acd.cli",
     "routing_rules.cli",
     "ivr.cli",
