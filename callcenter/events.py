@@ -619,6 +619,79 @@ class AgentStateChanged:
 
 
 # --------------------------------------------------------------------------------------------
+# ACD: agent profiles, outbound state and decision records (acd/ emits and consumes these)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentSkill:
+    skill: str
+    level: int = 1  # proficiency 1..5
+
+
+@message("agent.profile-updated")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentProfileUpdated:
+    """An agent's skills, queues or limits were set (admin edit, CRM load); applies from `at` on."""
+
+    agent_id: AgentId
+    skills: tuple[AgentSkill, ...] = ()
+    queues: tuple[QueueName, ...] = ()
+    max_calls: int | None = None  # calls per login before the agent is paused with reason "max-calls"
+    at: float
+
+
+@message("agent.outbound-started")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentOutboundStarted:
+    """The agent placed (or was connected to) an outbound call outside the ACD's offers."""
+
+    agent_id: AgentId
+    call_id: CallId
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionCandidate:
+    """One agent (for a call) or one call (for an agent) that an ACD decision compared."""
+
+    id: str
+    score: tuple[float, ...]  # the strategy's sort key; the smallest wins
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionExclusion:
+    agent_id: AgentId
+    reason: str  # "state:<state>", "wrap-up", "skill:<skill>", "level:<skill> <have> < <need>"
+
+
+@message("acd.routing-decided")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutingDecided:
+    """The decision record behind one offer: who was considered, who was excluded and why."""
+
+    decision_id: DecisionId
+    call_id: CallId
+    agent_id: AgentId
+    queue: QueueName
+    trigger: str  # what prompted the decision: "call-queued", "agent-ready", "relaxed", ...
+    strategy: str
+    priority_class: str
+    call_score_s: float  # wait + head start: the one rule that ranks calls across queues
+    wait_s: float
+    relaxation_step: int  # 0: the request's own skills; n: the n-th relaxation step
+    requirements: tuple[SkillRequirement, ...] = ()
+    candidates: tuple[DecisionCandidate, ...] = ()  # best first, at most the engine's explain limit
+    candidate_count: int = 0
+    excluded: tuple[DecisionExclusion, ...] = ()  # at most the explain limit
+    excluded_counts: tuple[tuple[str, int], ...] = ()  # reason kind -> agents, over the whole queue
+    tie_break: str = ""
+    rule: str = ""  # the routing rule that produced the request
+    at: float
+
+
+# --------------------------------------------------------------------------------------------
 # Timers (pure cores ask for them as commands; they come back as facts)
 # --------------------------------------------------------------------------------------------
 
