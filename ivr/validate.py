@@ -52,8 +52,8 @@ def _describe(path: Path_) -> str:
 
 
 def _leaf_errors(error: jsonschema.ValidationError) -> Iterable[jsonschema.ValidationError]:
-    # `if/then` and `$ref` wrap the real complaint; a `oneOf` of prompt forms is reported whole.
-    if error.validator in ("allOf", "anyOf") and error.context:
+    # `allOf` of `if/then` per node type wraps the real complaint; `anyOf`/`oneOf` are reported whole.
+    if error.validator == "allOf" and error.context:
         for sub in error.context:
             yield from _leaf_errors(sub)
     else:
@@ -120,9 +120,8 @@ class Checker:
                 errors.append(self.doc.error((*base, "flow"), f"node {node_id!r} calls unknown sub-flow {node['flow']!r}"))
             if node["type"] == "return" and not is_subflow:
                 errors.append(self.doc.error((*base, "type"), f"node {node_id!r}: `return` is only allowed in a sub-flow"))
-        if errors:
-            return errors  # the graph checks below assume every reference resolves
-        errors += self._reachability(nodes, data["start"])
+        if data["start"] in nodes:
+            errors += self._reachability(nodes, data["start"])
         default = data.get("default_language")
         if default and default not in (data.get("languages") or ("en",)):
             errors.append(self.doc.error(("default_language",), f"default_language {default!r} is not in languages"))
@@ -203,7 +202,10 @@ class Checker:
         return errors
 
     def _reachability(self, nodes: Mapping[str, Any], start: str) -> list[FlowError]:
-        edges = {nid: [t for _, t in node_refs(n)] for nid, n in nodes.items()}
+        # A reference to a missing node is reported on its own; here it is simply no edge, and the
+        # node counts as having an exit so it is not reported twice.
+        edges = {nid: [t for _, t in node_refs(n) if t in nodes] for nid, n in nodes.items()}
+        broken = {nid for nid, n in nodes.items() if any(t not in nodes for _, t in node_refs(n))}
         reached = _closure([start], edges)
         errors = [
             self.doc.error(("nodes", nid), f"node {nid!r} is unreachable from start node {start!r}", key=True)
@@ -216,17 +218,16 @@ class Checker:
             nid
             for nid, n in nodes.items()
             if n["type"] in TERMINAL_TYPES or (n["type"] in ("menu", "collect", "confirm") and "on_failure" not in n)
-        }
+        } | broken
         reverse: dict[str, list[str]] = {nid: [] for nid in nodes}
         for nid, targets in edges.items():
             for t in targets:
                 reverse[t].append(nid)
         escapes = _closure(list(exits), reverse)
-        errors += [
-            self.doc.error(("nodes", nid), f"node {nid!r} is in a loop with no exit", key=True)
-            for nid in nodes
-            if nid in reached and nid not in escapes
-        ]
+        for nid in nodes:
+            if nid in reached and nid not in escapes:
+                where = "is in" if nid in _closure(edges[nid], edges) else "leads only into"
+                errors.append(self.doc.error(("nodes", nid), f"node {nid!r} {where} a loop with no exit", key=True))
         return errors
 
 
