@@ -70,8 +70,8 @@ def cmd_prompts_build(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
     out = Path(args.out) if args.out else settings.prompts_dir
     report = build_prompts(result.flows.values(), out, force=args.force)
-    for error in report.errors:
-        print(f"callcenter prompts build: {error}", file=sys.stderr)
+    for problem in report.errors:
+        print(f"callcenter prompts build: {problem}", file=sys.stderr)
     print(f"{len(report.built)} built, {len(report.unchanged)} unchanged, in {out}")
     return 1 if result.errors or report.errors else 0
 

@@ -65,8 +65,8 @@ class FlowRegistry:
         for error in result.errors:
             logger.error("flow error: %s", error)
         for name, flow in flows.items():
-            old = self._flows.get(name)
-            if old is None or old.version != flow.version:
+            previous = self._flows.get(name)
+            if previous is None or previous.version != flow.version:
                 logger.info("flow %s: version %s in service (from %s)", name, flow.version, flow.file)
         for name in self._flows.keys() - flows.keys():
             logger.info("flow %s: removed", name)
