@@ -446,6 +446,17 @@ class UserEventReceived:
     at: float
 
 
+@message("call.originate-failed")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OriginateFailed:
+    """An `Originate` did not reach its destination (OriginateResponse: Failure)."""
+
+    request_id: str  # the Originate command's request_id
+    call_id: CallId | None = None  # None when Asterisk could not even create the channel
+    reason: str  # "busy" | "no-answer" | "congestion" | "hangup" | "failed"
+    at: float
+
+
 # --------------------------------------------------------------------------------------------
 # Routing requests and queueing (routing_rules/ builds the request, acd/ serves it)
 # --------------------------------------------------------------------------------------------
