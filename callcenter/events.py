@@ -805,6 +805,91 @@ class RecordingStopped:
     at: float
 
 
+@message("recording.start-requested")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingStartRequested:
+    """Someone asked to record this call now (on-demand recording: the agent's CTI button)."""
+
+    call_id: CallId
+    by: str  # an agent id, a supervisor's login, or "ivr:<node>"
+    at: float
+
+
+@message("recording.stop-requested")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingStopRequested:
+    call_id: CallId
+    by: str
+    at: float
+
+
+@message("recording.pause-requested")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingPauseRequested:
+    """Sensitive input is about to be spoken or keyed (PCI: card number): stop capturing audio."""
+
+    call_id: CallId
+    by: str
+    reason: str = "pci"
+    at: float
+
+
+@message("recording.resume-requested")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingResumeRequested:
+    call_id: CallId
+    by: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PausedSpan:
+    """Seconds from the start of the recording during which it was muted (silence in the file)."""
+
+    start_s: float
+    end_s: float
+
+
+@message("recording.processed")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingProcessed:
+    """The legs were merged, encoded and stored: the CRM's recording-metadata row."""
+
+    call_id: CallId
+    recording_id: RecordingId
+    path: str  # relative to the recordings directory: YYYY/MM/DD/<recording_id>.<ext>
+    format: str  # "ogg" (Opus) | "mp3" | "flac" | "wav"
+    sha256: str
+    size_bytes: int
+    duration_s: float
+    started_at: float
+    paused_spans: tuple[PausedSpan, ...] = ()
+    at: float
+
+
+@message("recording.flagged")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingFlagged:
+    """The transcript contains words from the queue's or campaign's keyword list: review the call."""
+
+    call_id: CallId
+    recording_id: RecordingId
+    keywords: tuple[str, ...]
+    at: float
+
+
+@message("recording.deleted")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingDeleted:
+    """Retention removed the recording and its transcript."""
+
+    call_id: CallId
+    recording_id: RecordingId
+    path: str
+    reason: str
+    at: float
+
+
 # --------------------------------------------------------------------------------------------
 # Outbound campaigns
 # --------------------------------------------------------------------------------------------
@@ -950,6 +1035,29 @@ class MuteRecording:
     recording_id: RecordingId
     mute: bool
     direction: str = "both"  # "read" | "write" | "both"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingLeg:
+    speaker: str  # "customer" | "agent"
+    file: str
+    start_offset_s: float = 0.0  # when this leg's first sample was taken, from the recording's start
+
+
+@message("cmd.process-recording")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessRecording:
+    """The legs are complete: merge, encode, checksum, store and transcribe them (recorder/jobs.py)."""
+
+    call_id: CallId
+    recording_id: RecordingId
+    legs: tuple[RecordingLeg, ...]
+    started_at: float
+    paused_spans: tuple[PausedSpan, ...] = ()
+    direction: Direction = Direction.INBOUND
+    queue: QueueName | None = None
+    campaign_id: CampaignId | None = None
+    agent_id: AgentId | None = None
 
 
 @message("cmd.play-dtmf")
