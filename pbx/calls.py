@@ -203,6 +203,7 @@ class CallTracker:
         self._bridges: dict[BridgeId, set[ChannelId]] = {}
         self._ended: OrderedDict[ChannelId, None] = OrderedDict()
         self._outbound: dict[ChannelId, str] = {}  # expected originations: channel id -> DNIS
+        self._originate_actions: dict[str, str] = {}  # the client's ActionID -> our request id
         self._seq = 0
         self._list_items: list[AmiMessage] = []
         self._list_mark: int | None = None
@@ -253,6 +254,11 @@ class CallTracker:
     def expect_outbound(self, channel_id: ChannelId, *, dnis: str = "") -> None:
         """The command port is about to Originate with ChannelId=`channel_id`: that call is outbound."""
         self._outbound[channel_id] = dnis
+
+    def note_originate_action(self, action_id: str, request_id: str) -> None:
+        """The Originate for `request_id` went out as `action_id`: a failure that created no
+        channel (Uniqueid ``<null>``) is matched by it."""
+        self._originate_actions[action_id] = request_id
 
     # -- the stream --------------------------------------------------------------------------------
 
@@ -556,12 +562,11 @@ class CallTracker:
     def _on_originate_response(self, msg: AmiMessage, at: float, out: list[Fact]) -> None:
         uid = ChannelId(msg.get("Uniqueid") or "")
         action_id = msg.get("ActionID") or ""
+        request_id = self._originate_actions.pop(action_id, None)
         if uid in self._outbound:
             request_id = str(uid)
-            del self._outbound[uid]
-        else:
-            request_id = action_id
-            self._outbound.pop(ChannelId(action_id), None)
+        request_id = request_id or action_id
+        self._outbound.pop(ChannelId(request_id), None)
         if msg.get("Response") != "Failure":
             return
         channel = self._channels.get(uid)
