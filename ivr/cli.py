@@ -36,6 +36,9 @@ def register(sub: Any) -> None:
     transcribe.add_argument("wavs", nargs="+", metavar="WAV")
     transcribe.add_argument("--engine", choices=("vosk", "whisper"), help="default: speech.engine")
     transcribe.add_argument("--grammar", metavar="W1,W2,...", help="restrict recognition to these phrases")
+    transcribe.add_argument(
+        "--sequence", action="store_true", help="the answer is any sequence of the grammar's phrases (spoken digits)"
+    )
     transcribe.add_argument("--language", metavar="LANG", help="language of the audio (default: the model's)")
     transcribe.add_argument("--json", action="store_true", help="JSON lines (the only output format)")
     transcribe.set_defaults(func=cmd_asr_transcribe)
@@ -90,7 +93,9 @@ def cmd_asr_transcribe(args: argparse.Namespace) -> int:
     for wav in args.wavs:
         line: dict[str, Any] = {"file": wav}
         try:
-            result = transcribe_file(recognizer, Path(wav), grammar=grammar, language=args.language)
+            result = transcribe_file(
+                recognizer, Path(wav), grammar=grammar, sequence=args.sequence, language=args.language
+            )
         except (OSError, ValueError) as exc:
             line["error"] = str(exc)
             status = 1
