@@ -15,18 +15,37 @@ A = AgentId("1001")
 
 
 def _request(queue: str = "billing") -> ev.RoutingRequest:
-    return ev.RoutingRequest(queue=QueueName(queue), priority_class="vip", priority=100, rule="vip-first",
-                             explanation="tier vip -> priority 100")
+    return ev.RoutingRequest(
+        queue=QueueName(queue),
+        priority_class="vip",
+        priority=100,
+        rule="vip-first",
+        explanation="tier vip -> priority 100",
+    )
 
 
 def _arrive_and_queue(t: float = 100.0) -> list[Any]:
     return [
-        ev.CallArrived(call_id=C, channel_id=CALLER, channel="PJSIP/trunk-00000001", ani="13800138000", dnis="10086",
-                       caller_name="ZHANG", at=t),
+        ev.CallArrived(
+            call_id=C,
+            channel_id=CALLER,
+            channel="PJSIP/trunk-00000001",
+            ani="13800138000",
+            dnis="10086",
+            caller_name="ZHANG",
+            at=t,
+        ),
         ev.IvrEntered(call_id=C, channel_id=CALLER, flow="hotline", flow_version="3", at=t + 1),
         ev.IvrExited(call_id=C, flow="hotline", path=("welcome", "main", "billing"), outcome="route", at=t + 20),
-        ev.CallQueued(call_id=C, channel_id=CALLER, request=_request(), ani="13800138000", dnis="10086",
-                      customer_id=ev.CustomerId("7"), at=t + 20.5),
+        ev.CallQueued(
+            call_id=C,
+            channel_id=CALLER,
+            request=_request(),
+            ani="13800138000",
+            dnis="10086",
+            customer_id=ev.CustomerId("7"),
+            at=t + 20.5,
+        ),
     ]
 
 
@@ -54,20 +73,47 @@ def test_answered_call_with_hold_transfer_recording_and_wrap_up() -> None:
     ]
     assert _feed(builder, events) == []  # the agent is still in wrap-up
     assert builder.in_progress == 1
-    [record] = builder.feed(ev.WrapUpEnded(agent_id=A, call_id=C, disposition="resolved", notes="refund issued", at=360.0))
+    [record] = builder.feed(
+        ev.WrapUpEnded(agent_id=A, call_id=C, disposition="resolved", notes="refund issued", at=360.0)
+    )
     assert builder.in_progress == 0
     expected_events = [ev.to_json(e) for e in events]
-    expected_events.append(ev.to_json(ev.WrapUpEnded(agent_id=A, call_id=C, disposition="resolved", notes="refund issued", at=360.0)))
+    expected_events.append(
+        ev.to_json(ev.WrapUpEnded(agent_id=A, call_id=C, disposition="resolved", notes="refund issued", at=360.0))
+    )
     assert record == CallRecordData(
-        call_id=C, direction="inbound", ani="13800138000", dnis="10086", caller_name="ZHANG", customer_id=7,
-        arrived_at=100.0, ivr_exited_at=120.0, queued_at=120.5, offered_at=125.0, answered_at=145.0,
-        ended_at=345.0, wrap_up_ended_at=360.0,
-        wait_s=24.5, talk_s=170.0, hold_s=30.0, wrap_up_s=15.0,
-        queue="billing", agent_id="1001", offers=2, priority_class="vip", ivr_flow="hotline",
-        ivr_path=("welcome", "main", "billing"), routing_summary="vip-first; tier vip -> priority 100",
+        call_id=C,
+        direction="inbound",
+        ani="13800138000",
+        dnis="10086",
+        caller_name="ZHANG",
+        customer_id=7,
+        arrived_at=100.0,
+        ivr_exited_at=120.0,
+        queued_at=120.5,
+        offered_at=125.0,
+        answered_at=145.0,
+        ended_at=345.0,
+        wrap_up_ended_at=360.0,
+        wait_s=24.5,
+        talk_s=170.0,
+        hold_s=30.0,
+        wrap_up_s=15.0,
+        queue="billing",
+        agent_id="1001",
+        offers=2,
+        priority_class="vip",
+        ivr_flow="hotline",
+        ivr_path=("welcome", "main", "billing"),
+        routing_summary="vip-first; tier vip -> priority 100",
         transfers=({"kind": "blind", "target": "2001", "by_agent": "1001", "at": 300.0},),
-        hangup_side="caller", hangup_cause=16, hangup_cause_txt="Normal Clearing",
-        disposition="resolved", notes="refund issued", recording_id="rec-1", outcome="answered",
+        hangup_side="caller",
+        hangup_cause=16,
+        hangup_cause_txt="Normal Clearing",
+        disposition="resolved",
+        notes="refund issued",
+        recording_id="rec-1",
+        outcome="answered",
         events=tuple(expected_events),
     )
     assert CallRecordData.from_json(record.to_json()) == record
@@ -75,13 +121,20 @@ def test_answered_call_with_hold_transfer_recording_and_wrap_up() -> None:
 
 def test_abandoned_call_keeps_its_wait_and_completes_without_wrap_up() -> None:
     builder = CallRecordBuilder()
-    [record] = _feed(builder, [
-        *_arrive_and_queue(),
-        ev.CallAbandoned(call_id=C, queue=QueueName("billing"), waited_s=33.0, at=153.5),
-        ev.CallEnded(call_id=C, hangup_side=ev.HangupSide.CALLER, at=153.5),
-    ])
+    [record] = _feed(
+        builder,
+        [
+            *_arrive_and_queue(),
+            ev.CallAbandoned(call_id=C, queue=QueueName("billing"), waited_s=33.0, at=153.5),
+            ev.CallEnded(call_id=C, hangup_side=ev.HangupSide.CALLER, at=153.5),
+        ],
+    )
     assert (record.outcome, record.wait_s, record.talk_s, record.agent_id, record.hangup_side) == (
-        "abandoned", 33.0, 0.0, None, "caller",
+        "abandoned",
+        33.0,
+        0.0,
+        None,
+        "caller",
     )
 
 
@@ -92,40 +145,57 @@ def test_a_caller_who_hangs_up_in_queue_without_an_abandon_event_is_abandoned_wi
 
 def test_overflow_then_fallback_and_self_service_outcomes() -> None:
     builder = CallRecordBuilder()
-    [overflowed] = _feed(builder, [
-        *_arrive_and_queue(),
-        ev.CallOverflowed(call_id=C, from_queue=QueueName("billing"), to_queue=QueueName("external"), at=210.0),
-        ev.CallEnded(call_id=C, at=211.0),
-    ])
+    [overflowed] = _feed(
+        builder,
+        [
+            *_arrive_and_queue(),
+            ev.CallOverflowed(call_id=C, from_queue=QueueName("billing"), to_queue=QueueName("external"), at=210.0),
+            ev.CallEnded(call_id=C, at=211.0),
+        ],
+    )
     assert (overflowed.outcome, overflowed.overflowed_to, overflowed.queue) == ("overflowed", "external", "external")
 
     c2 = CallId("c2")
-    [fallback] = _feed(builder, [
-        ev.CallArrived(call_id=c2, channel_id=ChannelId("c2"), channel="PJSIP/t-2", ani="", dnis="10086", at=0.0),
-        ev.CallQueued(call_id=c2, request=_request("general"), at=5.0),
-        ev.CallSentToFallback(call_id=c2, queue=QueueName("general"), reason="control plane gone", at=125.0),
-        ev.CallEnded(call_id=c2, hangup_side=ev.HangupSide.SYSTEM, at=160.0),
-    ])
+    [fallback] = _feed(
+        builder,
+        [
+            ev.CallArrived(call_id=c2, channel_id=ChannelId("c2"), channel="PJSIP/t-2", ani="", dnis="10086", at=0.0),
+            ev.CallQueued(call_id=c2, request=_request("general"), at=5.0),
+            ev.CallSentToFallback(call_id=c2, queue=QueueName("general"), reason="control plane gone", at=125.0),
+            ev.CallEnded(call_id=c2, hangup_side=ev.HangupSide.SYSTEM, at=160.0),
+        ],
+    )
     assert (fallback.outcome, fallback.fallback_reason, fallback.wait_s) == ("fallback", "control plane gone", 155.0)
 
     c3 = CallId("c3")
-    [selfservice] = _feed(builder, [
-        ev.CallArrived(call_id=c3, channel_id=ChannelId("c3"), channel="PJSIP/t-3", ani="13900139000", dnis="10086", at=0.0),
-        ev.IvrExited(call_id=c3, flow="hotline", path=("welcome", "balance"), outcome="hangup", at=40.0),
-        ev.CallEnded(call_id=c3, hangup_side=ev.HangupSide.CALLER, at=41.0),
-    ])
+    [selfservice] = _feed(
+        builder,
+        [
+            ev.CallArrived(
+                call_id=c3, channel_id=ChannelId("c3"), channel="PJSIP/t-3", ani="13900139000", dnis="10086", at=0.0
+            ),
+            ev.IvrExited(call_id=c3, flow="hotline", path=("welcome", "balance"), outcome="hangup", at=40.0),
+            ev.CallEnded(call_id=c3, hangup_side=ev.HangupSide.CALLER, at=41.0),
+        ],
+    )
     assert (selfservice.outcome, selfservice.ivr_path, selfservice.wait_s, selfservice.queue) == (
-        "self-service", ("welcome", "balance"), 0.0, None,
+        "self-service",
+        ("welcome", "balance"),
+        0.0,
+        None,
     )
 
 
 def test_wrap_up_without_call_id_is_matched_by_agent_and_late_events_are_ignored() -> None:
     builder = CallRecordBuilder()
-    _feed(builder, [
-        *_arrive_and_queue(),
-        ev.CallAnswered(call_id=C, agent_id=A, at=130.0),
-        ev.CallEnded(call_id=C, at=190.0),
-    ])
+    _feed(
+        builder,
+        [
+            *_arrive_and_queue(),
+            ev.CallAnswered(call_id=C, agent_id=A, at=130.0),
+            ev.CallEnded(call_id=C, at=190.0),
+        ],
+    )
     [record] = builder.feed(ev.WrapUpEnded(agent_id=A, disposition="info", at=200.0))
     assert (record.disposition, record.wrap_up_s) == ("info", 10.0)
     assert record.events[-1]["call_id"] == C
@@ -137,7 +207,10 @@ def test_wrap_up_without_call_id_is_matched_by_agent_and_late_events_are_ignored
 
 def test_expire_finishes_overdue_wrap_ups_and_stale_calls_only() -> None:
     builder = CallRecordBuilder(wrap_up_timeout_s=600, stale_call_s=3600)
-    _feed(builder, [*_arrive_and_queue(), ev.CallAnswered(call_id=C, agent_id=A, at=130.0), ev.CallEnded(call_id=C, at=190.0)])
+    _feed(
+        builder,
+        [*_arrive_and_queue(), ev.CallAnswered(call_id=C, agent_id=A, at=130.0), ev.CallEnded(call_id=C, at=190.0)],
+    )
     c2 = CallId("c2")
     builder.feed(ev.CallArrived(call_id=c2, channel_id=ChannelId("c2"), channel="x", ani="1", dnis="10086", at=0.0))
     assert builder.expire(now=789.0) == []

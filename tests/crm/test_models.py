@@ -42,10 +42,13 @@ async def test_customer_with_numbers_round_trips(sessions: async_sessionmaker[As
         s.add(_customer(numbers=("13800138000", "01066551234")))
         await s.commit()
     async with sessions() as s:
-        c = (
-            await s.execute(select(m.Customer).options(selectinload(m.Customer.phones)))
-        ).scalar_one()
-        assert (c.name, c.tier, c.balance, c.last_bill_amount) == ("王伟", "star4", Decimal("-12.35"), Decimal("138.40"))
+        c = (await s.execute(select(m.Customer).options(selectinload(m.Customer.phones)))).scalar_one()
+        assert (c.name, c.tier, c.balance, c.last_bill_amount) == (
+            "王伟",
+            "star4",
+            Decimal("-12.35"),
+            Decimal("138.40"),
+        )
         assert c.last_bill_date == dt.date(2026, 5, 1)
         assert c.created_at == T0 and c.created_at.tzinfo is not None
         assert [(p.number, p.is_primary, p.kind) for p in c.phones] == [
@@ -83,7 +86,11 @@ async def test_call_record_and_events_round_trip(sessions: async_sessionmaker[As
                 agent_id="1001",
             )
         )
-        s.add(m.CallEvent(call_id="1714552215.42", seq=0, type="call.arrived", at=T0, payload={"type": "call.arrived", "v": 1}))
+        s.add(
+            m.CallEvent(
+                call_id="1714552215.42", seq=0, type="call.arrived", at=T0, payload={"type": "call.arrived", "v": 1}
+            )
+        )
         await s.commit()
     async with sessions() as s:
         r = await s.get(m.CallRecord, "1714552215.42")
@@ -100,7 +107,9 @@ async def test_call_record_and_events_round_trip(sessions: async_sessionmaker[As
 async def test_naive_datetimes_are_refused(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as s:
         s.add(m.DncEntry(number="13800138000", added_at=dt.datetime(2026, 5, 1)))
-        with pytest.raises(Exception, match=r"naive datetime 2026-05-01T00:00:00 given; the CRM stores timezone-aware UTC"):
+        with pytest.raises(
+            Exception, match=r"naive datetime 2026-05-01T00:00:00 given; the CRM stores timezone-aware UTC"
+        ):
             await s.commit()
 
 
@@ -113,18 +122,42 @@ async def test_agents_queues_campaigns_complaints_surveys_recordings_round_trip(
         await s.flush()
         s.add(
             m.Agent(
-                id="1001", username="agent1001", name="李娜", password_hash="x", role="supervisor",
-                interface="PJSIP/1001", languages=["zh", "en"],
+                id="1001",
+                username="agent1001",
+                name="李娜",
+                password_hash="x",
+                role="supervisor",
+                interface="PJSIP/1001",
+                languages=["zh", "en"],
                 skills=[m.AgentSkill(skill="billing", level=4), m.AgentSkill(skill="vip", level=2)],
             )
         )
-        s.add(m.Queue(name="billing", skills=[{"skill": "billing", "min_level": 2}], overflow_queue="general", overflow_after_s=90))
+        s.add(
+            m.Queue(
+                name="billing",
+                skills=[{"skill": "billing", "min_level": 2}],
+                overflow_queue="general",
+                overflow_after_s=90,
+            )
+        )
         s.add(m.AgentStateHistory(agent_id="1001", at=T0, old_state="ready", new_state="on-call", call_id="c1"))
-        s.add(m.Campaign(id="camp1", name="Renewals", mode="predictive", settings={"window": ["09:00", "21:00"]}, created_at=T0))
+        s.add(
+            m.Campaign(
+                id="camp1", name="Renewals", mode="predictive", settings={"window": ["09:00", "21:00"]}, created_at=T0
+            )
+        )
         await s.flush()
-        s.add(m.CampaignContact(id="k1", campaign_id="camp1", customer_id=1, number="13800138000", data={"plan": "5G 128"}))
+        s.add(
+            m.CampaignContact(
+                id="k1", campaign_id="camp1", customer_id=1, number="13800138000", data={"plan": "5G 128"}
+            )
+        )
         await s.flush()
-        s.add(m.CampaignAttempt(campaign_id="camp1", contact_id="k1", number="13800138000", started_at=T0, outcome="human"))
+        s.add(
+            m.CampaignAttempt(
+                campaign_id="camp1", contact_id="k1", number="13800138000", started_at=T0, outcome="human"
+            )
+        )
         s.add(m.DncEntry(number="13900139000", source="regulator", added_at=T0))
         s.add(m.Complaint(customer_id=1, call_id="c1", category="billing", summary="double charge", opened_at=T0))
         s.add(m.SurveyAnswer(call_id="c1", question="csat", answer="5", at=T0))
@@ -136,10 +169,16 @@ async def test_agents_queues_campaigns_complaints_surveys_recordings_round_trip(
         assert [(k.skill, k.level) for k in agent.skills] == [("billing", 4), ("vip", 2)]
         queue = await s.get(m.Queue, "billing")
         assert queue is not None and (queue.skills, queue.overflow_after_s, queue.wrap_up_s) == (
-            [{"skill": "billing", "min_level": 2}], 90.0, 10.0,
+            [{"skill": "billing", "min_level": 2}],
+            90.0,
+            10.0,
         )
         contact = await s.get(m.CampaignContact, "k1")
-        assert contact is not None and (contact.status, contact.timezone, contact.data) == ("pending", "Asia/Shanghai", {"plan": "5G 128"})
+        assert contact is not None and (contact.status, contact.timezone, contact.data) == (
+            "pending",
+            "Asia/Shanghai",
+            {"plan": "5G 128"},
+        )
         attempt = (await s.execute(select(m.CampaignAttempt))).scalar_one()
         assert (attempt.outcome, attempt.started_at) == ("human", T0)
         complaint = (await s.execute(select(m.Complaint))).scalar_one()

@@ -19,7 +19,7 @@ from callcenter.bus import EventBus
 from callcenter.events import AgentId, CallId, ChannelId, QueueName
 from callcenter.settings import Settings
 from crm import models as m
-from crm.calllog import CallLogger, CallRecordData
+from crm.calllog import CallLogger, CallRecordBuilder, CallRecordData
 from crm.db import make_engine, upgrade
 from crm.outbox import Outbox, OutboxWriter, write_entries
 from crm.service import Crm
@@ -27,8 +27,8 @@ from crm.service import Crm
 from .conftest import create_pg_database, drop_pg_database
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+async def until(predicate: Callable[[], bool], within_s: float = 10.0) -> None:
+    deadline = time.monotonic() + within_s
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
@@ -39,8 +39,14 @@ def call_events(n: int, t: float = 1_700_000_000.0) -> list[Any]:
     """The domain events of call n: queued, answered by agent 10nn, ended, wrapped up."""
     call_id, agent = CallId(f"call-{n}"), AgentId(f"10{n % 100:02d}")
     return [
-        ev.CallArrived(call_id=call_id, channel_id=ChannelId(call_id), channel="PJSIP/trunk-1", ani=f"138{n:08d}",
-                       dnis="10086", at=t),
+        ev.CallArrived(
+            call_id=call_id,
+            channel_id=ChannelId(call_id),
+            channel="PJSIP/trunk-1",
+            ani=f"138{n:08d}",
+            dnis="10086",
+            at=t,
+        ),
         ev.CallQueued(call_id=call_id, request=ev.RoutingRequest(queue=QueueName("general")), at=t + 10),
         ev.CallAnswered(call_id=call_id, agent_id=agent, at=t + 15),
         ev.CallEnded(call_id=call_id, hangup_side=ev.HangupSide.AGENT, at=t + 75),
@@ -49,10 +55,8 @@ def call_events(n: int, t: float = 1_700_000_000.0) -> list[Any]:
 
 
 def record(n: int) -> CallRecordData:
-    from crm.calllog import CallRecordBuilder
-
     builder = CallRecordBuilder()
-    return [r for e in call_events(n) for r in builder.feed(e)][0]
+    return next(r for e in call_events(n) for r in builder.feed(e))
 
 
 async def db_counts(engine: AsyncEngine) -> tuple[int, int, int]:
@@ -120,7 +124,13 @@ async def test_sqlite_outage_while_calls_end_then_back_writes_every_record_once(
         async with engine.connect() as conn:
             row = (await conn.execute(select(m.CallRecord).where(m.CallRecord.call_id == "call-7"))).one()
         assert (row.ani, row.agent_id, row.wait_s, row.talk_s, row.wrap_up_s, row.outcome, row.disposition) == (
-            "13800000007", "1007", 5.0, 60.0, 5.0, "answered", "resolved",
+            "13800000007",
+            "1007",
+            5.0,
+            60.0,
+            5.0,
+            "answered",
+            "resolved",
         )
     finally:
         for t in tasks:
@@ -255,8 +265,15 @@ async def test_crm_service_logs_calls_and_agent_states_from_the_bus(tmp_path: Pa
         for n in range(3):
             for e in call_events(n):
                 await bus.publish(e)
-        await bus.publish(ev.AgentStateChanged(agent_id=AgentId("1001"), old=ev.AgentState.READY,
-                                               new=ev.AgentState.ON_CALL, call_id=CallId("call-1"), at=1_700_000_015.0))
+        await bus.publish(
+            ev.AgentStateChanged(
+                agent_id=AgentId("1001"),
+                old=ev.AgentState.READY,
+                new=ev.AgentState.ON_CALL,
+                call_id=CallId("call-1"),
+                at=1_700_000_015.0,
+            )
+        )
         await until(lambda: crm.writer.written == 4)
     finally:
         await crm.stop()
