@@ -25,6 +25,7 @@ class Counters:
     callback: int = 0
     answered_within_sl: int = 0
     wait_answered_s: float = 0.0
+    wait_ended_s: float = 0.0  # answered and unanswered alike
     max_wait_s: float = 0.0
     handled: int = 0
     handle_s: float = 0.0
@@ -42,6 +43,10 @@ class Counters:
         return self.wait_answered_s / self.answered if self.answered else None
 
     @property
+    def avg_wait_s(self) -> float | None:
+        return self.wait_ended_s / self.ended if self.ended else None
+
+    @property
     def aht_s(self) -> float | None:
         return self.handle_s / self.handled if self.handled else None
 
@@ -52,6 +57,7 @@ class Counters:
     def answer(self, wait_s: float, service_level_s: float) -> None:
         self.answered += 1
         self.wait_answered_s += wait_s
+        self.wait_ended_s += wait_s
         self.max_wait_s = max(self.max_wait_s, wait_s)
         if wait_s <= service_level_s:
             self.answered_within_sl += 1
@@ -59,6 +65,7 @@ class Counters:
     def leave(self, outcome: str, wait_s: float) -> None:
         """A call ended in this queue without an answer: abandoned, overflowed, fallback, callback."""
         setattr(self, outcome, getattr(self, outcome) + 1)
+        self.wait_ended_s += wait_s
         self.max_wait_s = max(self.max_wait_s, wait_s)
 
 

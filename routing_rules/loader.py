@@ -50,22 +50,24 @@ class RuleError(ConfigError):
         self.errors = errors
 
 
-class _Invalid(Exception):
+class Invalid(Exception):
     """One problem; caught per item so loading continues and reports the others."""
 
 
-class _Loader:
+class NodeReader:
+    """Reads a composed YAML tree, collecting `FILE:LINE:COLUMN: problem` errors."""
+
     def __init__(self, source: str, text: str) -> None:
         self.source = source
         self.lines = text.splitlines()
         self.errors: list[str] = []
 
-    def at(self, node: yaml.Node, problem: str, offset: int | None = None) -> _Invalid:
+    def at(self, node: yaml.Node, problem: str, offset: int | None = None) -> Invalid:
         line, col = node.start_mark.line, node.start_mark.column
         if offset is not None and isinstance(node, yaml.ScalarNode):
             line, col = self._inside(node, offset)
         self.errors.append(f"{self.source}:{line + 1}:{col + 1}: {problem}")
-        return _Invalid(problem)
+        return Invalid(problem)
 
     def _inside(self, node: yaml.ScalarNode, offset: int) -> tuple[int, int]:
         """Where character `offset` of a scalar's value is in the file (0-based)."""
@@ -83,7 +85,7 @@ class _Loader:
     def guard(self, fn: Callable[..., T], *args: Any) -> T | None:
         try:
             return fn(*args)
-        except _Invalid:
+        except Invalid:
             return None
 
     # Typed node readers --------------------------------------------------------------------
@@ -157,8 +159,8 @@ def load_rules(path: str | Path) -> RuleSet:
     return load_rules_text(text, str(p))
 
 
-def load_rules_text(text: str, source: str) -> RuleSet:
-    ld = _Loader(source, text)
+def compose(text: str, source: str) -> yaml.Node:
+    """The YAML node tree of `text` (marks kept for error positions), or `RuleError`."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -167,9 +169,19 @@ def load_rules_text(text: str, source: str) -> RuleSet:
         raise RuleError([f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
     if root is None:
         raise RuleError([f"{source}:1:1: the file is empty"])
+    return root
+
+
+def load_rules_text(text: str, source: str) -> RuleSet:
+    return rules_from_node(compose(text, source), NodeReader(source, text))
+
+
+def rules_from_node(root: yaml.Node, ld: NodeReader) -> RuleSet:
+    """A rule set from a mapping node (a rules file, or a scenario's inline `rules:`)."""
+    source = ld.source
     try:
         top = ld.mapping(root, "the rules file", _TOP)
-    except _Invalid:
+    except Invalid:
         raise RuleError(ld.errors) from None
     for key in ("version", "queues", "rules"):
         if key not in top:
@@ -220,7 +232,7 @@ def load_rules_text(text: str, source: str) -> RuleSet:
     return ruleset
 
 
-def _holidays(ld: _Loader, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> list[str]:
+def _holidays(ld: NodeReader, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> list[str]:
     out: list[str] = []
     if "holidays" not in top:
         return out
@@ -233,7 +245,7 @@ def _holidays(ld: _Loader, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> list[
     return out
 
 
-def _classes(ld: _Loader, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> dict[str, PriorityClass]:
+def _classes(ld: NodeReader, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> dict[str, PriorityClass]:
     classes = {"standard": PriorityClass(name="standard")}
     if "classes" not in top:
         return classes
@@ -248,7 +260,7 @@ def _classes(ld: _Loader, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> dict[s
     return classes
 
 
-def _queues(ld: _Loader, top: dict[str, tuple[yaml.Node, yaml.Node]], skills: set[str]) -> dict[QueueName, QueueConfig]:
+def _queues(ld: NodeReader, top: dict[str, tuple[yaml.Node, yaml.Node]], skills: set[str]) -> dict[QueueName, QueueConfig]:
     queues: dict[QueueName, QueueConfig] = {}
     if "queues" not in top:
         return queues
@@ -277,7 +289,7 @@ def _queues(ld: _Loader, top: dict[str, tuple[yaml.Node, yaml.Node]], skills: se
 
 
 def _rules(
-    ld: _Loader,
+    ld: NodeReader,
     top: dict[str, tuple[yaml.Node, yaml.Node]],
     queues: dict[QueueName, QueueConfig],
     classes: dict[str, PriorityClass],
@@ -361,7 +373,7 @@ def _rules(
     return rules
 
 
-def _customers(ld: _Loader, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> dict[str, Customer]:
+def _customers(ld: NodeReader, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> dict[str, Customer]:
     out: dict[str, Customer] = {}
     if "customers" not in top:
         return out
@@ -372,7 +384,7 @@ def _customers(ld: _Loader, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> dict
     return out
 
 
-def _check_examples(ld: _Loader, top: dict[str, tuple[yaml.Node, yaml.Node]], rules: RuleSet) -> None:
+def _check_examples(ld: NodeReader, top: dict[str, tuple[yaml.Node, yaml.Node]], rules: RuleSet) -> None:
     if "examples" not in top:
         return
 
