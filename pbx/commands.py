@@ -13,7 +13,7 @@ other, stopping at the first failure (a `Redirect` must not run when the `Setvar
 failed). It never retries: an action that may have run is not sent twice.
 
 The dialplan contract these actions assume is in docs/pbx-calls.md (contexts `acd-connect`,
-`acd-wait` with extension `fallback`, `acd-hold`; variables `ACD_*` and `CC_RECORDING_ID`).
+`acd-fallback` and `acd-hold`; variables `ACD_*` and `CC_RECORDING_ID`).
 """
 
 from __future__ import annotations
@@ -49,8 +49,7 @@ logger = logging.getLogger(__name__)
 
 # The dialplan contract (docs/pbx-calls.md).
 CONNECT_CONTEXT = "acd-connect"
-WAIT_CONTEXT = "acd-wait"
-FALLBACK_EXTEN = "fallback"
+FALLBACK_CONTEXT = "acd-fallback"
 HOLD_CONTEXT = "acd-hold"
 HOLD_EXTEN = "s"  # the held party: music on hold
 HOLDER_EXTEN = "holder"  # the other party waits here in silence
@@ -256,7 +255,7 @@ def to_actions(command: Command, lookup: ChannelLookup) -> list[AmiAction]:
             channel = _caller(lookup, command.call_id, command)
             return [
                 _setvar(channel, FALLBACK_REASON_VARIABLE, command.reason),
-                _redirect(channel, WAIT_CONTEXT, FALLBACK_EXTEN),
+                _redirect(channel, FALLBACK_CONTEXT, "s"),
             ]
     raise UnsupportedCommand(command)
 

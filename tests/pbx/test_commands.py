@@ -118,7 +118,7 @@ def test_offer_call_sets_the_contract_variables_then_redirects(tracker: CallTrac
         (
             SendToFallback(call_id=CALL, reason="no agents"),
             [AmiAction("Setvar", (("Channel", CALLER[2]), ("Variable", "ACD_FALLBACK_REASON"), ("Value", "no agents"))),
-             AmiAction("Redirect", (("Channel", CALLER[2]), ("Context", "acd-wait"), ("Exten", "fallback"), ("Priority", "1")))],
+             AmiAction("Redirect", (("Channel", CALLER[2]), ("Context", "acd-fallback"), ("Exten", "s"), ("Priority", "1")))],
         ),
     ],
 )  # fmt: skip
