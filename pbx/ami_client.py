@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from callcenter.errors import CallCtlError
+from callcenter.settings import AmiSettings
 from pbx.ami import AmiDecodeError, AmiDecoder, AmiKind, AmiMessage, HeaderValue, make_action, redact
 
 logger = logging.getLogger(__name__)
@@ -207,6 +208,21 @@ class AmiClient:
         self.version: str | None = None
         self.connections = 0  # successful logins so far
 
+    @classmethod
+    def from_settings(cls, ami: AmiSettings) -> AmiClient:
+        return cls(
+            ami.host,
+            ami.port,
+            ami.username,
+            ami.secret,
+            auth="plain" if ami.auth == "plain" else "md5",
+            action_timeout_s=ami.action_timeout_s,
+            ping_interval_s=ami.ping_interval_s,
+            reconnect_min_s=ami.reconnect_min_s,
+            reconnect_max_s=ami.reconnect_max_s,
+            connect_timeout_s=ami.connect_timeout_s,
+        )
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def connect(self) -> None:
@@ -313,7 +329,8 @@ class AmiClient:
                 (challenge,) = await self._send(
                     "Challenge", {"AuthType": "MD5"}, is_list=False, timeout_s=timeout, login=True
                 )
-                key = hashlib.md5(((challenge.get("Challenge") or "") + self._secret).encode()).hexdigest()  # noqa: S324 - AMI's scheme
+                answer = (challenge.get("Challenge") or "") + self._secret
+                key = hashlib.md5(answer.encode(), usedforsecurity=False).hexdigest()
                 login: dict[str, HeaderValue] = {"AuthType": "MD5", "Username": self.username, "Key": key}
             else:
                 login = {"Username": self.username, "Secret": self._secret}

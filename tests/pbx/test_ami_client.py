@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from callcenter.settings import AmiSettings
 from pbx.ami import AmiDecoder, AmiMessage
 from pbx.ami_client import (
     AmiActionError,
@@ -337,3 +338,13 @@ async def test_close_ends_subscriptions_and_fails_new_actions(asterisk: FakeAste
         with pytest.raises(AmiConnectionLost) as info:
             await client.send_action("Ping")
     assert str(info.value) == "AMI action 'Ping' not sent: the client is closed"
+
+
+async def test_client_from_settings(asterisk: FakeAsterisk) -> None:
+    settings = AmiSettings(port=asterisk.port, username="admin", secret="s3cret", auth="plain", connect_timeout_s=2.0)
+    client = AmiClient.from_settings(settings)
+    async with asyncio.timeout(5):
+        await client.connect()
+        await client.close()
+    assert asterisk.names()[0] == "Login"
+    assert asterisk.received[0].get("Secret") == "s3cret"
