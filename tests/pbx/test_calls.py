@@ -7,6 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from callcenter.errors import RemoteProtocolError
 from callcenter.events import (
@@ -468,3 +470,32 @@ def test_calls_property_is_a_copy() -> None:
         for f in tracker.handle(ev("Newstate", snap(*CALLER, state="Up")), now=0.0)
         if isinstance(f, ChannelStateChanged)
     ]
+
+
+# ------------------------------------------------------------------------------ invariants
+
+
+@pytest.fixture(
+    scope="module", params=["wazo-amid--benchmark-call-events.txt", "panoramisk--originate_with_events.txt"]
+)
+def trace_messages(shared_dir: Path, request: pytest.FixtureRequest) -> list[AmiMessage]:
+    return load(shared_dir, request.param)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_lost_events_never_lose_or_invent_a_call(trace_messages: list[AmiMessage], data: st.DataObject) -> None:
+    """Drop any subset of the real events (an AMI outage, a filter): every call the tracker
+    announces ends exactly once, and a resync with an empty list ends what is left."""
+    messages = trace_messages
+    keep = data.draw(st.lists(st.booleans(), min_size=len(messages), max_size=len(messages)))
+    tracker = CallTracker(variables=())
+    facts = run(tracker, [m for m, k in zip(messages, keep, strict=True) if k])
+    facts += tracker.resync([], now=1.0)
+    arrived = [f.call_id for f in facts if isinstance(f, CallArrived)]
+    ended = [f.call_id for f in facts if isinstance(f, CallEnded)]
+    assert sorted(arrived) == sorted(ended) and len(set(arrived)) == len(arrived)
+    created = Counter(f.channel_id for f in facts if isinstance(f, ChannelCreated))
+    hung_up = Counter(f.channel_id for f in facts if isinstance(f, ChannelHungUp))
+    assert created == hung_up and max(created.values(), default=1) == 1
+    assert tracker.calls == {}
