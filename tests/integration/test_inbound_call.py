@@ -1,0 +1,173 @@
+"""An inbound call through the production dialplan, end to end over real sockets:
+[hotline] -> FastAGI IVR (pbx.fastagi) -> [acd-wait] -> Setvar + Redirect (pbx.ami_client) ->
+[acd-connect] -> the agent answers -> talk -> hang-up; plus the fallback and ring-no-answer paths."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from emulator.app import Emulator
+from pbx.agi import AgiEnvironment
+from pbx.ami_client import AmiClient
+from pbx.fastagi import AgiSession, FastAgiServer
+from tests.integration.conftest import AmiProbe
+
+UTTERANCE = "audio/espeak-ng-ivr/billing__en-us.wav"
+
+
+class Ivr:
+    """A tiny IVR: answer, ask for a digit, record what the caller says, route to an agent."""
+
+    def __init__(self, record_dir: Path) -> None:
+        self.record_dir = record_dir
+        self.sessions: list[AgiEnvironment] = []
+        self.digits: list[str] = []
+        self.recordings: list[Path] = []
+
+    async def handle(self, session: AgiSession) -> None:
+        self.sessions.append(session.env)
+        await session.send("ANSWER")
+        reply = await session.send("GET DATA", "beep", "3000", "1")
+        self.digits.append(reply.result or "")
+        target = self.record_dir / f"utt-{session.env.uniqueid}"
+        await session.send("RECORD FILE", str(target), "wav", "#", "5000", "s=1")
+        self.recordings.append(Path(f"{target}.wav"))
+        await session.send("SET VARIABLE", "CC_IVR_RESULT", "route")
+
+
+@pytest.fixture
+async def fastagi(tmp_path: Path) -> AsyncIterator[tuple[FastAgiServer, Ivr]]:
+    ivr = Ivr(tmp_path / "ivr")
+    server = FastAgiServer({"ivr": ivr.handle}, port=0)
+    await server.start()
+    yield server, ivr
+    await server.stop()
+
+
+@pytest.fixture
+async def ami_client(ami_user: tuple[str, str]) -> AsyncIterator[Callable[[Emulator], Awaitable[AmiClient]]]:
+    clients: list[AmiClient] = []
+
+    async def connect(emulator: Emulator) -> AmiClient:
+        client = AmiClient("127.0.0.1", emulator.ami_port, *ami_user, auth="md5", ping_interval_s=60)
+        await client.connect()
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        await client.close()
+
+
+async def offer(client: AmiClient, channel: str, agent: str, ring_timeout_s: int, **extra: str) -> None:
+    """What the PBX command port sends for OfferCall (docs/dialplan.md)."""
+    variables = {"ACD_AGENT_ID": agent, "ACD_AGENT_INTERFACE": f"PJSIP/{agent}",
+                 "ACD_RING_TIMEOUT": str(ring_timeout_s), **extra}
+    for name, value in variables.items():
+        await client.send_action("Setvar", Channel=channel, Variable=name, Value=value)
+    await client.send_action("Redirect", Channel=channel, Context="acd-connect", Exten="s", Priority="1")
+
+
+async def test_inbound_call_is_answered_by_the_agent_and_recorded(
+    make_emulator, ami_probe, ami_client, fastagi, shared_dir: Path, tmp_path: Path
+) -> None:
+    server, ivr = fastagi
+    emulator: Emulator = await make_emulator(agi_port=server.port, clock_scale=10.0)
+    probe: AmiProbe = await ami_probe(emulator)
+    client = await ami_client(emulator)
+    emulator.set_endpoint("1001", answer_after_s=2.0, talk_s=None)
+    call = emulator.place_call({
+        "ani": "13800138000", "dnis": "10086", "digits": [[0.5, "2"]],
+        "utterances": [str(shared_dir / UTTERANCE)], "talk_s": 20.0,
+    })
+
+    waiting = await probe.wait_event("UserEvent", UserEvent="AcdWaiting", Uniqueid=call.uniqueid)
+    assert waiting.get("Channel") == call.channel
+    assert ivr.sessions[0].callerid == "13800138000"
+    assert ivr.sessions[0].dnis == "10086"
+    assert ivr.sessions[0].uniqueid == call.uniqueid
+    assert ivr.digits == ["2"]
+    recorded, rate = sf.read(ivr.recordings[0], dtype="int16")
+    assert rate == 8000 and recorded.ndim == 1 and len(recorded) > 8000  # the spoken utterance + silence
+
+    record_file = tmp_path / "rec" / "call.wav"
+    await offer(client, call.channel, "1001", 15, ACD_RECORD="1", ACD_RECORDING_FILE=str(record_file))
+
+    dial = await probe.wait_event("DialBegin", Uniqueid=call.uniqueid)
+    agent_channel = dial.get("DestChannel") or ""
+    assert agent_channel.startswith("PJSIP/1001-")
+    assert dial.get("DestLinkedid") == call.linkedid == call.uniqueid
+    await probe.wait_event("DialEnd", DestChannel=agent_channel, DialStatus="ANSWER")
+    enter = await probe.wait_event("BridgeEnter", Channel=call.channel)
+    assert enter.get("BridgeNumChannels") == "2"
+    # The caller hangs up after talking 20 s (2 s real at 10x); the agent is hung up after them.
+    hangup = await probe.wait_event("Hangup", Channel=call.channel)
+    assert hangup.get("Cause") == "16"
+    await probe.wait_event("Hangup", Channel=agent_channel)
+    assert probe.find("HangupRequest", Channel=call.channel)  # the caller's side hung up
+    assert probe.find("SoftHangupRequest", Channel=agent_channel)
+    assert probe.find("MixMonitorStop", Channel=call.channel)
+    samples, rate = sf.read(record_file, dtype="int16")
+    assert rate == 8000 and abs(len(samples) / 8000 - 20.0) < 1.5  # recorded while bridged only
+    names = [m.name for m in probe.events if m.get("Channel") == call.channel or m.get("DestChannel") == call.channel]
+    assert names.index("DialBegin") < names.index("DialEnd") < names.index("BridgeEnter") < names.index("Hangup")
+
+
+async def test_nobody_redirects_so_the_dialplan_falls_back_to_voicemail(make_emulator, ami_probe) -> None:
+    # No FastAGI server either: the control plane is gone, the caller must still be served.
+    emulator: Emulator = await make_emulator(agi_port=1, clock_scale=20.0, globals={"ACD_FALLBACK_TIMEOUT": "20"})
+    probe: AmiProbe = await ami_probe(emulator)
+    call = emulator.place_call({"ani": "13800138000", "dnis": "10086"})
+    agi = await probe.wait_event("VarSet", Channel=call.channel, Variable="AGISTATUS")
+    assert agi.get("Value") == "FAILURE"
+    fallback = await probe.wait_event("UserEvent", UserEvent="AcdFallback", Channel=call.channel)
+    assert fallback.get("Reason") == "timeout"
+    await probe.wait_event("Hangup", Channel=call.channel)
+    assert probe.find("VarSet", Channel=call.channel, Variable="VMSTATUS", Value="SUCCESS")
+    starts = probe.find("MusicOnHoldStart", Channel=call.channel)
+    stops = probe.find("MusicOnHoldStop", Channel=call.channel)
+    assert len(starts) == len(stops) >= 1
+    assert list((emulator.config.spool_dir / "voicemail" / "hotline" / "10086" / "INBOX").glob("msg*.wav"))
+
+
+async def test_ring_no_answer_returns_the_caller_to_waiting(make_emulator, ami_probe, ami_client, fastagi) -> None:
+    server, _ = fastagi
+    emulator: Emulator = await make_emulator(agi_port=server.port, clock_scale=10.0)
+    probe: AmiProbe = await ami_probe(emulator)
+    client = await ami_client(emulator)
+    emulator.set_endpoint("1002", answer=False)
+    call = emulator.place_call({"ani": "13800138001", "dnis": "10086", "digits": [[0.2, "1"]]})
+    await probe.wait_event("UserEvent", UserEvent="AcdWaiting", Uniqueid=call.uniqueid)
+    await offer(client, call.channel, "1002", 5)
+    failed = await probe.wait_event("UserEvent", UserEvent="AcdOfferFailed", Channel=call.channel)
+    assert failed.get("Agent") == "1002"
+    assert failed.get("DialStatus") == "NOANSWER"
+    dial_end = probe.find("DialEnd", Channel=call.channel)[0]
+    assert dial_end.get("DialStatus") == "NOANSWER"
+    # Back in the queue: waiting again, with music.
+    await probe.wait_for(lambda m: m.name == "UserEvent" and m.get("UserEvent") == "AcdWaiting"
+                         and m.get("Channel") == call.channel, start=probe.messages.index(failed))
+    await probe.wait_for(lambda m: m.name == "MusicOnHoldStart" and m.get("Channel") == call.channel,
+                         start=probe.messages.index(failed))
+    assert emulator.channel(call.channel) is not None
+    assert not probe.find("Hangup", Channel=call.channel)
+
+
+async def test_a_client_disconnecting_mid_call_does_not_disturb_the_call(make_emulator, ami_probe) -> None:
+    emulator: Emulator = await make_emulator(agi_port=1, clock_scale=10.0, globals={"ACD_FALLBACK_TIMEOUT": "30"})
+    leaving: AmiProbe = await ami_probe(emulator)
+    staying: AmiProbe = await ami_probe(emulator)
+    call = emulator.place_call({"ani": "13800138002", "dnis": "10086", "hangup_after_s": 10.0})
+    await leaving.wait_event("MusicOnHoldStart", Channel=call.channel)
+    leaving.writer.transport.abort()  # gone without Logoff, mid-call
+    await asyncio.sleep(0.05)
+    assert len(emulator.ami.sessions) == 1
+    hangup = await staying.wait_event("Hangup", Channel=call.channel)
+    assert hangup.get("Cause") == "16"
+    reply = await staying.action("Ping")
+    assert reply.get("Ping") == "Pong"
