@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
-from callcenter.errors import DomainError
+from callcenter.errors import DomainError, LocalProtocolError
 from callcenter.events import (
     AttendedTransfer,
     BlindTransfer,
@@ -55,6 +55,7 @@ HOLD_EXTEN = "s"  # the held party: music on hold
 HOLDER_EXTEN = "holder"  # the other party waits here in silence
 OFFER_VARIABLES = ("ACD_AGENT_ID", "ACD_AGENT_INTERFACE", "ACD_RING_TIMEOUT", "ACD_QUEUE", "ACD_DECISION_ID")
 FALLBACK_REASON_VARIABLE = "ACD_FALLBACK_REASON"
+MAX_UNIQUEID = 150  # AST_MAX_UNIQUEID: an Originate's ChannelId may not be longer
 
 Command = (
     OfferCall
@@ -183,6 +184,11 @@ def to_actions(command: Command, lookup: ChannelLookup) -> list[AmiAction]:
             ]
             if command.caller_id:
                 headers.append(("CallerID", command.caller_id))
+            if len(command.request_id) > MAX_UNIQUEID:
+                raise LocalProtocolError(
+                    f"Originate request_id {command.request_id[:20]!r}... is {len(command.request_id)} characters;"
+                    f" Asterisk's Uniqueid holds at most {MAX_UNIQUEID}"
+                )
             if command.request_id:
                 # The new channel's Uniqueid, hence the call_id: the requester knows it up front
                 # and the OriginateResponse carries it back.

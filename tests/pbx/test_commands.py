@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from callcenter.errors import DomainError
+from callcenter.errors import DomainError, LocalProtocolError
 from callcenter.events import (
     AgentId,
     Announce,
@@ -155,6 +155,12 @@ def test_unknown_channels_and_unsupported_commands(tracker: CallTracker) -> None
         with pytest.raises(DomainError) as info:
             to_actions(command, tracker)  # type: ignore[arg-type]
         assert (info.value.error_id, str(info.value)) == (error_id, message)
+    with pytest.raises(LocalProtocolError) as too_long:
+        to_actions(Originate(destination="PJSIP/1@trunk", context="outbound", exten="1", request_id="x" * 151), tracker)
+    assert (
+        str(too_long.value)
+        == "Originate request_id 'xxxxxxxxxxxxxxxxxxxx'... is 151 characters; Asterisk's Uniqueid holds at most 150"
+    )
     run(tracker, [ev("Hangup", snap(*AGENT), Cause="16")])
     with pytest.raises(UnknownChannel) as unhold:
         to_actions(Unhold(channel_id=CALLER_ID), tracker)
