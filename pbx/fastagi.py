@@ -164,10 +164,12 @@ class FastAgiServer:
         """Stop listening and end every running session (handlers see CancelledError)."""
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Only now: from Python 3.12 on, wait_closed also waits for the connections to end.
+        if self._server is not None:
+            await self._server.wait_closed()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
