@@ -167,9 +167,6 @@ class AmiMessage:
         lname = name.lower()
         return [value for key, value in self.headers if key.lower() == lname]
 
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
-
     @property
     def action_id(self) -> str | None:
         return self.get("ActionID")
@@ -381,11 +378,12 @@ class AmiDecoder:
                 self._expect_banner = False
                 return True
             try:
-                version = buf[len(_BANNER_PREFIX) : eol].rstrip(b"\r").decode()
+                version = buf[:eol].rstrip(b"\r").decode()[len(_BANNER_PREFIX) :]
             except UnicodeDecodeError as exc:
                 self._expect_banner = False
+                error = self._not_utf8(self._base, exc)
                 self._consume(eol + 1)
-                raise self._not_utf8(0, exc) from None
+                raise error from None
             messages.append(AmiMessage(((BANNER_NAME, version),), (), self._base))
             self._consume(eol + 1)
         elif _BANNER_PREFIX.startswith(buf):
@@ -421,11 +419,10 @@ class AmiDecoder:
             # split is only right when no colon comes before the ": ".
             name, sep, value = line.partition(": ")
             if not sep or ":" in name:
+                # Here the first colon is not followed by a space, so the value is all after it.
                 name, sep, value = line.partition(":")
                 if not sep:
                     raise self._no_colon(text, frame, offset, line)
-                if value[:1] == " ":
-                    value = value[1:]
             headers.append((name, value))
         first = headers[0][0]
         if first == "Event":

@@ -229,15 +229,20 @@ async def test_list_action_collects_items_until_eventlist_complete(asterisk: Fak
     assert newchannel.get("Channel") == "PJSIP/200-00000002"  # not swallowed by the list
 
 
-async def test_action_timeout(asterisk: FakeAsterisk) -> None:
-    asterisk.handlers["originate"] = lambda action, writer: None
+async def test_action_timeout_and_late_reply(asterisk: FakeAsterisk, caplog: pytest.LogCaptureFixture) -> None:
+    late: list[AmiMessage] = []
+    asterisk.handlers["originate"] = lambda action, writer: late.append(action)  # type: ignore[func-returns-value]
     client = client_for(asterisk, action_timeout_s=0.2)
     async with asyncio.timeout(5):
         await client.connect()
         with pytest.raises(AmiActionTimeout) as info:
             await client.send_action("Originate", Channel="PJSIP/100", Exten="100")
+        asterisk.send(
+            AmiMessage.response("Success", {"Message": "Originate successfully queued"}, action_id=late[0].action_id)
+        )
         assert (await client.send_action("Ping")).get("Ping") == "Pong"  # the session is still fine
         await client.close()
+    assert any("reply for unknown or timed-out ActionID" in r.getMessage() for r in caplog.records)
     aid = next(a for a in asterisk.received if a.name == "Originate").action_id
     assert str(info.value) == f"AMI action 'Originate' (ActionID {aid!r}) got no complete reply within 0.2 s"
 
@@ -348,3 +353,39 @@ async def test_client_from_settings(asterisk: FakeAsterisk) -> None:
         await client.close()
     assert asterisk.names()[0] == "Login"
     assert asterisk.received[0].get("Secret") == "s3cret"
+
+
+async def test_garbage_from_the_server_is_reported_and_skipped(
+    asterisk: FakeAsterisk, caplog: pytest.LogCaptureFixture
+) -> None:
+    def garbage(action: AmiMessage, writer: asyncio.StreamWriter) -> list[AmiMessage]:
+        writer.write(b"this is not AMI\r\n\r\n")
+        return [AmiMessage.response("Success", {"Variable": "X", "Value": "1"}, action_id=action.action_id)]
+
+    asterisk.handlers["getvar"] = garbage
+    client = client_for(asterisk)
+    async with asyncio.timeout(5):
+        await client.connect()
+        reply = await client.send_action("Getvar", Variable="X")
+        await client.close()
+    assert reply.get("Value") == "1"
+    assert any("has no colon: 'this is not AMI'; message skipped" in r.getMessage() for r in caplog.records)
+
+
+async def test_actions_while_down_wait_then_fail(asterisk: FakeAsterisk) -> None:
+    client = client_for(asterisk, reconnect_min_s=5.0, reconnect_max_s=5.0)
+    async with asyncio.timeout(5):
+        await client.connect()
+        async with client.subscribe(names=[]) as events:
+            asterisk.writers[-1].transport.abort()
+            assert (await anext(events)).name == "Disconnected"
+        with pytest.raises(AmiConnectionLost) as info:
+            await client.send_action("Ping")
+        await client.close()
+    assert str(info.value) == f"AMI action 'Ping' not sent: not connected to 127.0.0.1:{asterisk.port} within 2.0 s"
+
+
+def test_unknown_auth_is_refused() -> None:
+    with pytest.raises(ValueError) as info:
+        AmiClient("127.0.0.1", 5038, "admin", "x", auth="sha1")  # type: ignore[arg-type]
+    assert str(info.value) == "AMI auth 'sha1' is not 'md5' or 'plain'"

@@ -427,3 +427,48 @@ def test_arbitrary_bytes_never_wedge_the_decoder(garbage: bytes) -> None:
             except AmiDecodeError:
                 chunk = b""
     assert decoder.feed(b"Event: Alive\r\n\r\n")[-1].name == "Alive"
+
+
+def test_header_split_at_first_colon_without_space() -> None:
+    (message,) = AmiDecoder(expect_banner=False).feed(b"Action:Ping\r\nX:a: b\r\nEmpty:\r\nSpaced:  two\r\n\r\n")
+    assert message.headers == (("Action", "Ping"), ("X", "a: b"), ("Empty", ""), ("Spaced", " two"))
+
+
+def test_legacy_marker_on_the_last_text_line() -> None:
+    raw = b"Response: Follows\r\nPrivilege: Command\r\nno newline at the end--END COMMAND--\r\n\r\n"
+    (reply,) = AmiDecoder(expect_banner=False).feed(raw)
+    assert reply.body == ("no newline at the end",)
+
+
+def test_banner_that_is_not_utf8() -> None:
+    decoder = AmiDecoder()
+    exc = feed_error(decoder, b"Asterisk Call Manager/\xff\r\nEvent: A\r\n\r\n")
+    assert str(exc) == "AMI message at byte 0 is not UTF-8: byte 0xff at byte 22"
+    assert [m.name for m in decoder.feed(b"")] == ["A"]
+
+
+def test_endless_banner_line_is_refused() -> None:
+    decoder = AmiDecoder(max_frame_bytes=64)
+    exc = feed_error(decoder, b"Asterisk Call Manager/" + b"9" * 100)
+    assert str(exc) == "AMI message at byte 0 is longer than 64 bytes without a blank line"
+
+
+def test_message_without_kind_cannot_be_read_or_encoded() -> None:
+    message = AmiMessage((("Foo", "bar"),))
+    for read in (lambda: message.kind, lambda: message.name, message.encode):
+        with pytest.raises(LocalProtocolError) as info:
+            read()
+        assert str(info.value) == "AMI message has no Event, Response or Action header"
+
+
+def test_legacy_reply_encoding_refuses_what_would_not_round_trip() -> None:
+    extra = AmiMessage((("Response", "Follows"), ("Message", "x")), ("text",))
+    with pytest.raises(LocalProtocolError) as info:
+        extra.encode()
+    assert str(info.value) == (
+        "AMI legacy Command reply can only carry Privilege and ActionID headers before its body, not 'Message'"
+    )
+    blank = AmiMessage((("Response", "Follows"),), ("a", ""))
+    with pytest.raises(LocalProtocolError) as info:
+        blank.encode()
+    assert str(info.value) == "AMI legacy Command body line '' would end the reply early"
