@@ -164,7 +164,6 @@ class TrackedCall:
     channels: dict[ChannelId, TrackedChannel] = field(default_factory=dict)
     first_hangup: tuple[ChannelId, str] | None = None  # (channel, "request" | "soft" | "hangup")
     cause: int | None = None
-    last_cause: int | None = None
 
 
 def _cid(value: str | None) -> str:
@@ -706,7 +705,6 @@ class CallTracker:
             self._ended.popitem(last=False)
         call = self._calls[channel.call_id]
         del call.channels[channel.channel_id]
-        call.last_cause = cause
         out.append(
             ChannelHungUp(call_id=call.call_id, channel_id=channel.channel_id, cause=cause, cause_txt=cause_txt, at=at)
         )
