@@ -28,27 +28,27 @@ Rule 5: the pre-Asterisk-14 Command reply (`Response: Follows`, `Privilege: Comm
 has one `Output:` header per line. `output_lines` reads either.
 
 Rule 6: bad input raises `AmiDecodeError` (a `RemoteProtocolError`) naming what was wrong and its
-byte offset in the stream. The bad message is skipped, the messages decoded before it in the same
-`feed` call travel on the exception (`exc.messages`), and `feed(b"")` continues with the bytes after
-it. Nothing is dropped silently and the decoder is never wedged.
+byte offset in the stream: a line without a colon, bytes that are not UTF-8, no blank line within
+`max_frame_bytes`, no Event/Response/Action header, a second `Event:` line (two messages run
+together because a blank line is missing), a legacy Command reply without its end marker. The bad
+message is skipped, the messages decoded before it in the same `feed` call travel on the exception
+(`exc.messages`), and `feed(b"")` continues with the bytes after it. Nothing is dropped silently
+and the decoder is never wedged.
 
-Rule 7: encoding refuses what would corrupt the stream (CR or LF inside a header, a name that is not
-a token) and, for actions, what Asterisk would drop: lines over 1024 bytes (CRLF included,
-manager.c's `inbuf`) and more than 128 headers (`AST_MAX_MANHEADERS`). Those raise
-`LocalProtocolError`.
+Rule 7: encoding refuses what would corrupt the stream (CR or LF inside a header, a name that is
+not a token, a second `Event` header that rule 6 would read as two events run together) and, for
+actions, what Asterisk would drop: lines over 1024 bytes (CRLF included, manager.c's `inbuf`) and
+more than 128 headers (`AST_MAX_MANHEADERS`). Those raise `LocalProtocolError`.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from callcenter.errors import LocalProtocolError, RemoteProtocolError
-
-logger = logging.getLogger(__name__)
 
 BANNER_NAME = "Asterisk Call Manager"
 MAX_LINE_BYTES = 1024  # a request line Asterisk accepts, CRLF included
@@ -201,6 +201,10 @@ class AmiMessage:
                 )
             _check_value(name, value)
             lines.append(f"{name}: {value}")
+        if self.headers[0][0] == "Event" and any(name == "Event" for name, _ in self.headers[1:]):
+            raise LocalProtocolError(
+                f"AMI event {self.name!r} has a second Event header; it would read as two events run together"
+            )
         if self.body or (kind is AmiKind.RESPONSE and self.name == "Follows"):
             lines.extend(self._legacy_body_lines())
         if kind is AmiKind.ACTION:

@@ -472,3 +472,11 @@ def test_legacy_reply_encoding_refuses_what_would_not_round_trip() -> None:
     with pytest.raises(LocalProtocolError) as info:
         blank.encode()
     assert str(info.value) == "AMI legacy Command body line '' would end the reply early"
+
+
+def test_event_with_a_second_event_header_is_not_encoded() -> None:
+    with pytest.raises(LocalProtocolError) as info:
+        AmiMessage.event("UserEvent", {"Event": "x"}).encode()
+    assert (
+        str(info.value) == "AMI event 'UserEvent' has a second Event header; it would read as two events run together"
+    )
