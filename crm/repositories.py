@@ -27,6 +27,7 @@ from sqlalchemy.orm import selectinload
 
 from callcenter.events import AgentId, CustomerId
 from crm import models as m
+from crm.calllog import CallRecordData
 from crm.phones import InvalidNumber, normalise_number
 from crm.rfm import DEFAULT_TIER_CONFIG, CustomerFacts, TierConfig, score
 
@@ -302,14 +303,17 @@ _CALL_COLUMNS = frozenset(c.name for c in m.table_of(m.CallRecord).columns)
 async def write_call_records(conn: AsyncConnection, payloads: Sequence[dict[str, Any]]) -> None:
     records: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    for p in payloads:
+    for payload in payloads:
+        # Through the dataclass: a payload missing a required field or carrying an unknown one is
+        # refused here (TypeError: a permanent outbox error), and defaults fill the rest.
+        p = CallRecordData.from_json(payload).to_json()
         row = {k: v for k, v in p.items() if k in _CALL_COLUMNS}
         for k in _CALL_TIMES:
-            row[k] = utc(p.get(k))
+            row[k] = utc(p[k])
         records.append(row)
         events.extend(
             {"call_id": p["call_id"], "seq": i, "type": e["type"], "at": utc(e["at"]), "payload": e}
-            for i, e in enumerate(p.get("events", ()))
+            for i, e in enumerate(p["events"])
         )
     await _upsert(conn, m.table_of(m.CallRecord), records, ["call_id"])
     await _upsert(conn, m.table_of(m.CallEvent), events, ["call_id", "seq"], update_=False)
