@@ -204,7 +204,6 @@ class AmiClient:
         self._connected = asyncio.Event()
         self._lost = asyncio.Event()
         self._closing = False
-        self._logged_in = False
         self.version: str | None = None
         self.connections = 0  # successful logins so far
 
