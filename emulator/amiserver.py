@@ -23,12 +23,11 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
-from callcenter.errors import RemoteProtocolError
 from emulator.channels import AmiEvent, event_message, originate_response, snapshot
 from emulator.conffile import AmiUser
 from emulator.dialplan import DialplanError
 from emulator.pbx import ASTERISK_VERSION, DTMF_DIGITS, LiveChannel, Pbx, Variables
-from pbx.ami import AmiDecoder, AmiMessage
+from pbx.ami import AmiDecodeError, AmiDecoder, AmiMessage
 
 logger = logging.getLogger(__name__)
 
@@ -162,20 +161,22 @@ class AmiSession:
                 return
             if not data:
                 return
-            try:
-                messages = decoder.feed(data)
-                bad = None
-            except RemoteProtocolError as exc:
-                messages = getattr(exc, "messages", [])
-                bad = exc
-            for message in messages:
-                await self.handle(message)
-                if self.closed:
-                    return
-            if bad is not None:
-                # Asterisk ignores lines that are not headers; what is left has no Action.
+            while True:
+                try:
+                    messages, bad = decoder.feed(data), None
+                except AmiDecodeError as exc:
+                    messages, bad = exc.messages, exc
+                for message in messages:
+                    await self.handle(message)
+                    if self.closed:
+                        return
+                if bad is None:
+                    break
+                # A block without an Action header (or with lines that are not headers): Asterisk
+                # answers it like any request without an action. The decoder keeps the rest.
                 logger.info("AMI session %s sent a malformed request: %s", self.peer, bad)
                 self.write(bytes(AmiMessage.response("Error", [("Message", "Missing action in request")])))
+                data = b""
 
     # -- dispatch -------------------------------------------------------------------------------
 
@@ -599,13 +600,13 @@ class AmiSession:
     async def command(self, request: AmiMessage) -> None:
         cli = " ".join((request.get("Command") or "").split())
         if cli.lower() == "core show version":
-            self.respond(request, "Success", ("Output", f"Asterisk {ASTERISK_VERSION} built by callcenter-emulator "
-                                                        "@ localhost on a x86_64 running Linux"),
-                         message="Command output follows")
+            self.respond(request, "Success", ("Message", "Command output follows"),
+                         ("Output", f"Asterisk {ASTERISK_VERSION} built by callcenter-emulator @ localhost on a "
+                                    "x86_64 running Linux"))
             return
         word = cli.split(" ", 1)[0] if cli else ""
-        self.respond(request, "Error", ("Output", f"No such command '{cli}' (type 'core show help {word}' for "
-                                                  "other possible commands)"), message="Command output follows")
+        self.respond(request, "Error", ("Message", "Command output follows"),
+                     ("Output", f"No such command '{cli}' (type 'core show help {word}' for other possible commands)"))
 
     async def user_event(self, request: AmiMessage) -> None:
         name = request.get("UserEvent") or ""

@@ -60,7 +60,7 @@ CAUSE_TEXT = {
 NORMAL_CLEARING, USER_BUSY, NO_ANSWER, SUBSCRIBER_ABSENT, ANSWERED_ELSEWHERE = 16, 17, 19, 20, 26
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, repr=False)
 class Channel:
     name: str
     uniqueid: str
@@ -87,8 +87,11 @@ class Channel:
     dnid: str = ""
     answered_at: float | None = None
 
+    def __repr__(self) -> str:
+        return f"<Channel {self.name} {self.uniqueid}>"
 
-@dataclass(slots=True, eq=False)
+
+@dataclass(slots=True, eq=False, repr=False)
 class Bridge:
     uniqueid: str
     type: str = "basic"
@@ -96,6 +99,9 @@ class Bridge:
     creator: str = ""
     name: str = ""
     channels: list[Channel] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"<Bridge {self.uniqueid} {[c.name for c in self.channels]}>"
 
 
 class AmiEvent(NamedTuple):

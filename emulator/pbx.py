@@ -89,7 +89,7 @@ class Recorder:
     mutes: list[tuple[float, str, bool]] = field(default_factory=list)  # (at, read|write|both, on)
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, repr=False)
 class LiveChannel(Channel):
     task: asyncio.Task[None] | None = None
     far: list[asyncio.Task[None]] = field(default_factory=list)
@@ -759,10 +759,7 @@ class Pbx:
         one.dial_peer, two.dial_peer = two, one
         for name, value in variables:
             self.set_var(one, name, value)
-        self.emit(AmiEvent("LocalBridge", "call", [
-            *snapshot(one, "LocalOne"), *snapshot(two, "LocalTwo"),
-            ("Context", local_context), ("Exten", local_exten), ("LocalOptimization", "No"),
-        ]))
+        self._local_bridge(one, two, local_context, local_exten)
         self.emit(dial_event("DialBegin", None, one, ("DialString", resource)))
         self.start_dialplan(two, local_context, local_exten, 1)
         try:
@@ -776,6 +773,12 @@ class Pbx:
         self.emit(dial_event("DialEnd", None, one, ("DialStatus", "ANSWER")))
         self._after_answer(one, context, exten, priority, application, data)
         return True, 4, one
+
+    def _local_bridge(self, one: LiveChannel, two: LiveChannel, context: str, exten: str) -> None:
+        self.emit(AmiEvent("LocalBridge", "call", [
+            *snapshot(one, "LocalOne"), *snapshot(two, "LocalTwo"),
+            ("Context", context), ("Exten", exten), ("LocalOptimization", "No"),
+        ]))
 
     async def bridge_channels(self, a: LiveChannel, b: LiveChannel) -> None:
         """AMI Bridge: take both channels out of what they are doing and bridge them."""
@@ -817,6 +820,7 @@ class Pbx:
                                linkedid=transferer.linkedid)
         one.local_peer, two.local_peer = two, one
         one.survives_bridge = True
+        self._local_bridge(one, two, context, exten)
         self.start_dialplan(two, context, exten, 1)
         second = self.bridge(one, transferer)
         await transferer.ended.wait()
