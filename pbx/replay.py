@@ -6,8 +6,10 @@ reproduced and diffed. The capture may use CRLF or LF line ends, start with the 
 mix in the client's `Action:` blocks (they are skipped). `at` is the event's `Timestamp` header
 when Asterisk wrote one (`timestampevents=yes`), else the last timestamp seen, else `--start`.
 
-Exit status: 0 when the whole capture was replayed; 1 when it is malformed (the message names the
-byte offset; the facts before it are printed) or cannot be read.
+Exit status: 0 when the whole capture was replayed; 1 when it cannot be read or is malformed. A
+malformed message (or a value the tracker cannot accept) is reported on stderr with its byte offset
+and skipped, and the replay goes on, like `callcenter ami decode`: the tracker copes with a lost
+event (a call it saw start still ends) and the rest of the incident is still worth seeing.
 """
 
 from __future__ import annotations
@@ -44,39 +46,56 @@ def _replay(args: argparse.Namespace) -> int:
     tracker = CallTracker(variables=variables)
     try:
         with open(args.capture, "rb") as capture:
-            replay(capture, tracker, sys.stdout, start=args.start)
+            errors = replay(capture, tracker, sys.stdout, sys.stderr, name=args.capture, start=args.start)
     except OSError as exc:
         print(f"callcenter replay: {args.capture}: {exc.strerror}", file=sys.stderr)
         return 1
-    except RemoteProtocolError as exc:
-        print(f"callcenter replay: {args.capture}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if errors else 0
 
 
-def replay(capture: IO[bytes], tracker: CallTracker, out: IO[str], *, start: float = 0.0) -> None:
-    """Write the facts of `capture` to `out`. Raises `RemoteProtocolError` (with the byte offset)
-    at the first malformed message; the facts before it have been written."""
+def replay(
+    capture: IO[bytes], tracker: CallTracker, out: IO[str], err: IO[str], *, name: str, start: float = 0.0
+) -> int:
+    """Write the facts of `capture` to `out` and each malformed message (with its byte offset) to
+    `err`; return how many were malformed."""
     decoder = AmiDecoder()
     clock = start
+    errors = 0
+
+    def report(exc: RemoteProtocolError) -> None:
+        nonlocal errors
+        errors += 1
+        print(f"callcenter replay: {name}: {exc}", file=err)
 
     def play(messages: list[AmiMessage]) -> None:
         nonlocal clock
         for message in messages:
             clock = _timestamp(message, clock)
-            for fact in tracker.handle(message, now=clock):
+            try:
+                facts = tracker.handle(message, now=clock)
+            except RemoteProtocolError as exc:
+                report(exc)
+                continue
+            for fact in facts:
                 out.write(json.dumps(to_json(fact), ensure_ascii=False) + "\n")
 
+    data = capture.read(_CHUNK)
+    at_end = not data
     while True:
-        data = capture.read(_CHUNK)
         try:
-            messages = decoder.feed(data) if data else decoder.end_of_stream()
+            messages = decoder.end_of_stream() if at_end else decoder.feed(data)
         except AmiDecodeError as exc:
             play(exc.messages)  # the good messages before the bad one
-            raise
+            report(exc)
+            if at_end:
+                return errors  # the stream stops inside a message: nothing follows
+            data = b""  # the bad message was consumed; go on with what is still buffered
+            continue
         play(messages)
-        if not data:
-            return
+        if at_end:
+            return errors
+        data = capture.read(_CHUNK)
+        at_end = not data
 
 
 def _timestamp(message: AmiMessage, clock: float) -> float:

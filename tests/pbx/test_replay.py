@@ -82,6 +82,35 @@ def test_malformed_capture_exits_1_naming_the_offset(tmp_path: Path, capsys: pyt
     assert err.splitlines()[-1] == f"callcenter replay: {capture}: AMI header at byte 115 has no colon: 'Uniqueid 1.1'"
 
 
+def test_real_capture_with_holes_reports_each_and_goes_on(
+    shared_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = trace(shared_dir, "panoramisk--agent_loggued_in.txt")
+    before_first_hole = tmp_path / "head.ami"
+    before_first_hole.write_bytes(path.read_bytes()[:2787])
+    _, head_lines, _ = replay(capsys, str(before_first_hole), "--variables", "")
+    code, lines, err = replay(capsys, str(path), "--variables", "")
+    assert code == 1
+    assert [line for line in err.splitlines() if line.startswith("callcenter replay:")] == [
+        f"callcenter replay: {path}: AMI message at byte 2787 has no Event, Response or Action header"
+        " (first header '[218 bytes missing in capture file]Event')",
+        f"callcenter replay: {path}: AMI message at byte 7642 has no Event, Response or Action header"
+        " (first header '[1613 bytes missing in capture file]Event')",
+    ]
+    # The capture is replayed to its end: the facts after the first hole are there too.
+    assert lines[: len(head_lines)] == head_lines
+    assert (len(head_lines), len(lines)) == (2, 26)
+
+
+def test_capture_ending_inside_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capture = tmp_path / "cut.ami"
+    capture.write_bytes(b"Event: Newchannel\nChannel: PJSIP/a-1\nUniqueid: 1.1\nLinkedid: 1.1\n\nEvent: Hangup\nUniq")
+    code, lines, err = replay(capsys, str(capture))
+    assert code == 1
+    assert [json.loads(line)["type"] for line in lines] == ["call.arrived", "channel.created"]
+    assert err.splitlines()[-1] == f"callcenter replay: {capture}: AMI header at byte 80 has no colon: 'Uniq'"
+
+
 def test_bad_value_exits_1_naming_the_offset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capture = tmp_path / "bad-value.ami"
     capture.write_bytes(b"Event: Newexten\nUniqueid: 1.1\nLinkedid: 1.1\nPriority: x\n\n")
