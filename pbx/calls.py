@@ -33,7 +33,9 @@ Rules
      before the list started hung up during the outage (`ChannelHungUp` cause 0, and `CallEnded`
      with cause 0 and side UNKNOWN when it was the call's last channel). State and bridge
      differences produce the usual facts. No call is invented and none is lost.
-  5. Asterisk 11 streams (no Linkedid) are keyed by Uniqueid, so each channel is its own call;
+  5. A translator checks the values it needs (`Priority`, `Cause`, `DialStatus`) before it
+     changes anything, so an event it rejects (`RemoteProtocolError`) leaves no trace.
+  6. Asterisk 11 streams (no Linkedid) are keyed by Uniqueid, so each channel is its own call;
      the legacy `Dial` event maps to DialBegan/DialEnded and `Rename` renames. Bridge/Masquerade/
      LocalBridge of Asterisk 11 are not translated (counted). Our targets (18/20/22) always send
      Linkedid.
@@ -179,6 +181,16 @@ def _int(msg: AmiMessage, header: str) -> int | None:
     except ValueError:
         raise RemoteProtocolError(
             f"AMI {msg.name} at byte {msg.offset} for {msg.get('Uniqueid')}: {header} {value!r} is not an integer"
+        ) from None
+
+
+def _dial_status(msg: AmiMessage) -> DialStatus:
+    text = msg.get("DialStatus") or ""
+    try:
+        return DialStatus(text)
+    except ValueError:
+        raise RemoteProtocolError(
+            f"AMI {msg.name} at byte {msg.offset}: DialStatus {text!r} is not a Dial status"
         ) from None
 
 
@@ -340,6 +352,7 @@ class CallTracker:
             self._set_state(channel, _state(msg), at, out)
 
     def _on_newexten(self, msg: AmiMessage, at: float, out: list[Fact]) -> None:
+        priority = _int(msg, "Priority") or 0
         channel = self._adopt(msg, at, out)
         if channel is None:
             return
@@ -351,7 +364,7 @@ class CallTracker:
                 channel_id=channel.channel_id,
                 context=channel.context,
                 exten=channel.exten,
-                priority=_int(msg, "Priority") or 0,
+                priority=priority,
                 application=msg.get("Application") or "",
                 app_data=msg.get("AppData") or "",
                 at=at,
@@ -402,23 +415,15 @@ class CallTracker:
         )
 
     def _on_dial_end(self, msg: AmiMessage, at: float, out: list[Fact]) -> None:
+        status = _dial_status(msg)
         caller = self._known(msg) if msg.get("Uniqueid") else None
         dest_uid = msg.get("DestUniqueid")
-        if dest_uid is None:
-            return
-        dest = ChannelId(dest_uid)
-        self._dial_ended(msg, caller, dest, at, out)
+        if dest_uid is not None:
+            self._dial_ended(caller, ChannelId(dest_uid), status, at, out)
 
     def _dial_ended(
-        self, msg: AmiMessage, caller: TrackedChannel | None, dest: ChannelId, at: float, out: list[Fact]
+        self, caller: TrackedChannel | None, dest: ChannelId, status: DialStatus, at: float, out: list[Fact]
     ) -> None:
-        status_text = msg.get("DialStatus") or ""
-        try:
-            status = DialStatus(status_text)
-        except ValueError:
-            raise RemoteProtocolError(
-                f"AMI {msg.name} at byte {msg.offset}: DialStatus {status_text!r} is not a Dial status"
-            ) from None
         if caller is not None and dest in caller.dialing:
             caller.dialing.remove(dest)
         dest_channel = self._channels.get(dest)
@@ -439,10 +444,12 @@ class CallTracker:
         # Asterisk 11: Event: Dial, SubEvent: Begin (Channel, Destination, UniqueID, DestUniqueID,
         # Dialstring) or End (Channel, UniqueID, DialStatus: no destination, so it ends every leg
         # the channel was dialing).
+        begin = (msg.get("SubEvent") or "").lower() == "begin"
+        status = None if begin else _dial_status(msg)
         caller = self._adopt(msg, at, out)
         if caller is None:
             return
-        if (msg.get("SubEvent") or "").lower() == "begin":
+        if status is None:
             dest_uid = msg.get("DestUniqueID")
             if not dest_uid:
                 return
@@ -460,7 +467,7 @@ class CallTracker:
             )
         else:
             for dest in list(caller.dialing):
-                self._dial_ended(msg, caller, dest, at, out)
+                self._dial_ended(caller, dest, status, at, out)
 
     def _on_bridge_create(self, msg: AmiMessage, at: float, out: list[Fact]) -> None:
         bridge = msg.get("BridgeUniqueid")
@@ -506,19 +513,20 @@ class CallTracker:
         self._note_first_hangup(msg, "soft", at, out)
 
     def _note_first_hangup(self, msg: AmiMessage, how: str, at: float, out: list[Fact]) -> None:
+        cause = _int(msg, "Cause")
         channel = self._adopt(msg, at, out)
         if channel is None:
             return
         call = self._calls[channel.call_id]
         if call.first_hangup is None and (channel.channel_id == call.origin or channel.answered):
             call.first_hangup = (channel.channel_id, how)
-            call.cause = _int(msg, "Cause")
+            call.cause = cause
 
     def _on_hangup(self, msg: AmiMessage, at: float, out: list[Fact]) -> None:
+        cause = _int(msg, "Cause")
         channel = self._adopt(msg, at, out)
         if channel is None:
             return
-        cause = _int(msg, "Cause")
         call = self._calls[channel.call_id]
         if call.first_hangup is None and (channel.channel_id == call.origin or channel.answered):
             call.first_hangup = (channel.channel_id, "hangup")

@@ -395,6 +395,10 @@ def test_bad_values_raise_with_exact_text(msg: AmiMessage, text: str) -> None:
     with pytest.raises(RemoteProtocolError) as info:
         tracker.handle(msg, now=0.0)
     assert str(info.value) == text
+    fresh = CallTracker()  # the channel is unknown here: a rejected event must not adopt it
+    with pytest.raises(RemoteProtocolError):
+        fresh.handle(msg, now=0.0)
+    assert fresh.calls == {} and fresh.channel(ChannelId(CALLER[0])) is None
 
 
 # ------------------------------------------------------------------------------ resync
