@@ -74,10 +74,10 @@ class Codec:
 
 
 CODECS: dict[str, Codec] = {
-    # Opus in Ogg. libsndfile maps compression_level linearly onto the bitrate; 0.97 gives about
-    # 13 kbit/s per channel, where the Korean vosk model's words on decoded speech match those on
-    # the WAV original.
-    "ogg": Codec("ogg", "OGG", "OPUS", (8000, 12000, 16000, 24000, 48000), compression_level=0.97),
+    # Opus in Ogg. libsndfile maps compression_level linearly onto the bitrate: 0.95 gives about
+    # 36 kbit/s for the stereo pair. At 0.97 (25 kbit/s) the encoder couples the channels and the
+    # customer leaks into the agent's channel at -32 dB, which puts words on the wrong speaker.
+    "ogg": Codec("ogg", "OGG", "OPUS", (8000, 12000, 16000, 24000, 48000), compression_level=0.95),
     "mp3": Codec(
         "mp3", "MP3", "MPEG_LAYER_III", (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000),
         compression_level=0.8, bitrate_mode="VARIABLE",
