@@ -773,4 +773,8 @@ TRANSLATORS: dict[str, Translator] = {
     "DialState": CallTracker._ignore,  # the dialled channel's Newstate says the same
     "DTMFBegin": CallTracker._ignore,  # DTMFEnd carries the digit
     "NewConnectedLine": CallTracker._ignore,  # connected-line presentation only
+    # The AMI client's own markers (Privilege: local). Resync is the runner's job: on Reconnected it
+    # sends CoreShowChannels and calls `resync` (docs/pbx-calls.md).
+    "Disconnected": CallTracker._ignore,
+    "Reconnected": CallTracker._ignore,
 }

@@ -370,6 +370,9 @@ def test_untranslated_events_are_counted_and_logged_once(caplog: pytest.LogCaptu
     messages = [r.getMessage() for r in caplog.records if r.name == "pbx.calls"]
     assert messages.count("AMI event MusicOnHoldStart has no translator; counting it") == 1
     assert tracker.calls == {}  # an untranslated event does not adopt its channel
+    for marker in ("Disconnected", "Reconnected"):  # the AMI client's local events are known
+        assert tracker.handle(AmiMessage.event(marker, [("Privilege", "local")]), now=0.0) == []
+    assert tracker.untranslated == {"MusicOnHoldStart": 3}
 
 
 @pytest.mark.parametrize(
