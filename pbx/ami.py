@@ -414,11 +414,16 @@ class AmiDecoder:
         except UnicodeDecodeError as exc:
             raise self._not_utf8(offset, exc) from None
         if "\r" in text:
-            text = text.replace("\r\n", "\n")
-        if text.startswith("Response: Follows\n"):
-            return self._legacy_command(text, frame, offset)
+            lines = text.split("\r\n")
+            if text.count("\n") >= len(lines):  # some lines end in a bare LF
+                text = text.replace("\r\n", "\n")
+                lines = text.split("\n")
+        else:
+            lines = text.split("\n")
+        if lines[0] == "Response: Follows":
+            return self._legacy_command(lines, offset)
         headers = []
-        for line in text.split("\n"):
+        for line in lines:
             # Fast path: Asterisk writes "Name: value". The name ends at the first colon, so the
             # split is only right when no colon comes before the ": ".
             name, sep, value = line.partition(": ")
@@ -426,7 +431,7 @@ class AmiDecoder:
                 # Here the first colon is not followed by a space, so the value is all after it.
                 name, sep, value = line.partition(":")
                 if not sep:
-                    raise self._no_colon(text, frame, offset, line)
+                    raise self._no_colon(lines, frame, offset, line)
             headers.append((name, value))
         first = headers[0][0]
         if first == "Event":
@@ -443,12 +448,12 @@ class AmiDecoder:
             )
         return AmiMessage(tuple(headers), (), offset)
 
-    def _legacy_command(self, text: str, frame: bytes, offset: int) -> AmiMessage:
+    @staticmethod
+    def _legacy_command(lines: list[str], offset: int) -> AmiMessage:
         # Asterisk 11 writes `Response: Follows`, `Privilege: Command`, an optional `ActionID`,
         # then raw CLI text that may itself contain colons, then the end marker (on the last text
         # line when the text does not end in a newline). So the header block is exactly those
         # names and everything after it is body.
-        lines = text.split("\n")
         if not lines[-1].endswith(END_COMMAND):
             raise AmiDecodeError(
                 f"AMI Command reply at byte {offset} (Response: Follows) has no {END_COMMAND} line",
@@ -466,8 +471,8 @@ class AmiDecoder:
         return AmiMessage(tuple(headers), tuple(lines[len(headers) :]), offset)
 
     @staticmethod
-    def _no_colon(text: str, frame: bytes, offset: int, line: str) -> AmiDecodeError:
-        index = text.split("\n").index(line)
+    def _no_colon(lines: list[str], frame: bytes, offset: int, line: str) -> AmiDecodeError:
+        index = lines.index(line)  # the first line without a colon is the first equal to it
         at = offset + sum(len(raw) + 1 for raw in frame.split(b"\n")[:index])
         return AmiDecodeError(f"AMI header at byte {at} has no colon: {line[:60]!r}", offset=at)
 

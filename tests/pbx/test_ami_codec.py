@@ -480,3 +480,17 @@ def test_event_with_a_second_event_header_is_not_encoded() -> None:
     assert (
         str(info.value) == "AMI event 'UserEvent' has a second Event header; it would read as two events run together"
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (b"Event: A\nX: 1\n\nEvent: B\nbad\n\n", "AMI header at byte 24 has no colon: 'bad'"),
+        (b"Event: A\nX: 1\n\nEvent: B\r\nbad\nY: 2\r\n\r\n", "AMI header at byte 25 has no colon: 'bad'"),
+    ],
+    ids=["lf", "mixed"],
+)
+def test_no_colon_offset_with_lf_and_mixed_line_ends(raw: bytes, text: str) -> None:
+    exc = feed_error(AmiDecoder(expect_banner=False), raw)
+    assert str(exc) == text
+    assert raw[exc.offset : exc.offset + 3] == b"bad"
