@@ -11,8 +11,9 @@ to about 4 MB and cut into chunks the size of one socket read.
   parsing and dispatch, with a factory that only counts events.
 - split: append the chunk to a buffer and `split(b"\\r\\n\\r\\n")`, nothing else.
 
-Each measure is the best of `--repeat` runs (the machine is shared; the best run is the one least
-disturbed). Usage: `python bench/ami_throughput.py [--chunk BYTES] [--megabytes N] [--repeat N]`.
+Each measure is the process CPU time of one pass, best of `--repeat` interleaved passes: CPU time,
+not wall time, because build machines are shared and a descheduled pass says nothing about the
+decoder. Usage: `python bench/ami_throughput.py [--chunk BYTES] [--megabytes N] [--repeat N]`.
 """
 
 from __future__ import annotations
