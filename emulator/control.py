@@ -112,8 +112,9 @@ class ControlServer:
             emulator.set_trunk(**request)
             return {}
         if cmd == "hangup":
-            if not await emulator.far_end_hangup(_required(request, "channel")):
-                raise ControlError(f"no channel {request['channel']!r}")
+            channel = _required(request, "channel")
+            if not await emulator.far_end_hangup(channel):
+                raise ControlError(f"no channel {channel!r}")
             return {}
         if cmd == "press":
             channel, digits = _required(request, "channel"), _required(request, "digits")

@@ -13,7 +13,7 @@ These are plain values; `emulator.pbx` acts them out on channels.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 
@@ -99,13 +99,13 @@ def _build(cls: Any, data: dict[str, Any], what: str) -> Any:
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ScriptError(f"{what}: unknown field {unknown[0]!r}; expected one of {', '.join(known)}")
+    missing = [f.name for f in known.values() if f.default is MISSING and f.default_factory is MISSING and f.name not in data]
+    if missing:
+        raise ScriptError(f"{what}: missing field {missing[0]!r}")
     values: dict[str, Any] = {}
     for name, value in data.items():
         values[name] = _coerce(what, name, value, known[name].type)
-    try:
-        return cls(**values)
-    except TypeError as exc:
-        raise ScriptError(f"{what}: {exc}") from None
+    return cls(**values)
 
 
 def _coerce(what: str, name: str, value: Any, type_: Any) -> Any:

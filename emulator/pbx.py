@@ -247,8 +247,12 @@ class Pbx:
 
     def answer(self, ch: LiveChannel) -> None:
         self.set_state(ch, UP)
-        if ch.local_peer is not None and ch.local_peer.state != UP:
-            self.set_state(ch.local_peer, UP)
+        peer = ch.local_peer
+        if peer is not None and peer.state != UP:
+            # The two halves of a Local channel carry each other's audio from now on.
+            self.set_state(peer, UP)
+            for half in (ch, peer):
+                half.bridged_spans.append([self.clock.now(), -1.0])
 
     def set_var(self, ch: LiveChannel | None, name: str, value: str) -> None:
         if ch is None:
@@ -346,6 +350,8 @@ class Pbx:
             self.stop_recorder(ch, rec)
         if ch.bridge is not None:
             self.leave_bridge(ch, hang_up_peer=True)
+        if ch.bridged_spans and ch.bridged_spans[-1][1] < 0:
+            ch.bridged_spans[-1][1] = self.clock.now()
         peer = ch.local_peer
         if peer is not None and not peer.hungup:
             self.spawn(self.hangup(peer, cause, "SoftHangupRequest"), f"local hangup {peer.name}")
