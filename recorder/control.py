@@ -69,6 +69,11 @@ from recorder.policy import Mode, RecordingPolicy, decide
 logger = logging.getLogger(__name__)
 
 ANNOUNCE_VARIABLE = "RECORDING_ANNOUNCE"
+# What `handle` looks at; the adapter subscribes to these only.
+INPUTS = (
+    CallArrived, DialAttempted, CallQueued, CallAnswered, CallEnded,
+    RecordingStartRequested, RecordingStopRequested, RecordingPauseRequested, RecordingResumeRequested,
+)
 CUSTOMER = "customer"
 AGENT = "agent"
 

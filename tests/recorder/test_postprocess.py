@@ -158,3 +158,18 @@ def test_legs_at_different_rates_meet_at_the_higher_one() -> None:
     mixed = mix_legs([narrow, wide], [], allowed_rates=(8000, 12000, 16000, 24000, 48000))
     assert mixed.sample_rate == 16000
     assert mixed.stereo.shape == (16000, 2)
+
+
+@pytest.mark.parametrize("fmt", ["ogg", "mp3"])
+def test_one_speaker_never_leaks_into_the_other_channel(tmp_path: Path, korean: Path, fmt: str) -> None:
+    # The customer talks, the agent is silent: the agent's channel must stay silent after lossy
+    # coding (Opus below ~30 kbit/s couples the channels; see docs/decisions/0004).
+    speech, rate = read_mono(korean / "leopard_test_ko.wav")
+    decimated = speech[: len(speech) // 2 * 2].reshape(-1, 2).mean(axis=1)  # 8 kHz, as on a G.711 call
+    customer = write_leg(tmp_path / "l-customer.wav", decimated, rate // 2)
+    agent = write_leg(tmp_path / "l-agent.wav", np.zeros_like(decimated), rate // 2)
+    result = process_recording(make_job(tmp_path, customer, agent), recordings_dir=tmp_path, fmt=fmt, now=0.0)
+    data, _ = sf.read(str(tmp_path / result.path), dtype="float32")
+    left, right = (float(np.sqrt(np.mean(data[:, i] ** 2))) for i in (0, 1))
+    assert left > 0.05
+    assert 20 * np.log10(max(right, 1e-9) / left) < -60

@@ -1,0 +1,96 @@
+"""The recorder's adapter: bus in, controller, commands and facts out, jobs to the worker.
+
+It subscribes to the in-process bus (``"block"`` policy: a missed ``CallEnded`` would lose a
+recording), feeds every message to the pure ``RecordingController`` with the message's own ``at``
+(or the clock for messages without one), and executes what comes back:
+
+* ``ProcessRecording`` is written to the spool first, then queued for the pipeline (recorder/jobs.py
+  and recorder/pipeline.py); at start, jobs left in the spool by a previous run are queued again;
+* everything else (``SetVariable``, ``StartRecording``, ``MuteRecording``, ``StopRecording`` for the
+  PBX command port; ``RecordingPaused``/``RecordingResumed`` for the audit trail) is published;
+* a finished job publishes ``RecordingProcessed`` (the CRM's metadata row) and, when keywords
+  matched, ``RecordingFlagged``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from callcenter.bus import EventBus
+from callcenter.events import ProcessRecording
+from recorder.control import INPUTS, RecordingController
+from recorder.jobs import JobOutcome, JobQueue
+from recorder.pipeline import PipelineResult, RecordingPipeline, Spool
+from recorder.postprocess import RecorderError
+
+logger = logging.getLogger(__name__)
+
+
+class RecorderService:
+    def __init__(
+        self,
+        bus: EventBus,
+        controller: RecordingController,
+        pipeline: RecordingPipeline,
+        spool: Spool,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_attempts: int = 5,
+        backoff_s: float = 2.0,
+    ) -> None:
+        self._bus = bus
+        self._controller = controller
+        self._pipeline = pipeline
+        self._spool = spool
+        self._clock = clock
+        self._jobs: JobQueue[ProcessRecording, PipelineResult] = JobQueue(
+            self._run_job, name="recorder", max_attempts=max_attempts, backoff_s=backoff_s,
+            permanent=(RecorderError,), on_done=self._settle,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._jobs.start()
+        for job in self._spool.pending():
+            logger.info("recording %s: resuming the spooled job", job.recording_id)
+            await self._jobs.put(job)
+        sub = self._bus.subscribe("recorder", policy="block", accepts=lambda msg: isinstance(msg, INPUTS))
+        self._task = asyncio.create_task(self._consume(sub), name="recorder")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._jobs.close()
+
+    async def idle(self) -> None:
+        """Wait until every queued job has ended (for tests and orderly shutdown)."""
+        await self._jobs.join()
+
+    async def _consume(self, sub: object) -> None:
+        async for msg in sub:  # type: ignore[attr-defined]
+            now = getattr(msg, "at", None)
+            for out in self._controller.handle(msg, self._clock() if now is None else now):
+                if isinstance(out, ProcessRecording):
+                    self._spool.put(out)
+                    await self._jobs.put(out)
+                else:
+                    await self._bus.publish(out)
+
+    async def _run_job(self, job: ProcessRecording) -> PipelineResult:
+        result = await asyncio.to_thread(self._pipeline.run, job)
+        await self._bus.publish(result.processed)
+        if result.flagged is not None:
+            await self._bus.publish(result.flagged)
+        return result
+
+    def _settle(self, outcome: JobOutcome[ProcessRecording, PipelineResult]) -> None:
+        if outcome.ok:
+            self._spool.done(outcome.job)
+        else:
+            self._spool.failed(outcome.job, outcome.error)
