@@ -25,9 +25,12 @@ Rule 3: a pause (PCI: a card number is coming) mutes both directions and is audi
 Rule 4: the paused spans are kept, in seconds from the recording's start, and travel with
         ``ProcessRecording`` so post-processing can silence and mark them. A span still open when
         the recording ends closes at the end.
-Rule 5: a recording ends when the call ends (Asterisk stops MixMonitor at hangup, so no
-        ``StopRecording`` is sent to a dead channel) or on a stop request in ON_DEMAND mode (then
-        ``StopRecording`` is sent). Either way ``ProcessRecording`` follows, exactly once.
+Rule 5: a recording is stopped by the call ending (Asterisk stops MixMonitor at hangup, so no
+        ``StopRecording`` is sent to a dead channel) or by a stop request in ON_DEMAND mode (then
+        ``StopRecording`` is sent, and no new recording starts until this one has stopped). It is
+        finished, and ``ProcessRecording`` follows exactly once, at ``RecordingStopped``
+        (MixMonitorStop: Asterisk has closed the leg files) or at ``CallEnded``, whichever comes
+        first; the job queue retries a leg that is not there yet.
 Rule 6: the n-th recording of a call is named ``<call_id>`` (n = 1) or ``<call_id>-<n>``; its legs
         are ``<legs_dir>/<recording_id>-customer.wav`` and ``-agent.wav``.
 """
@@ -59,6 +62,7 @@ from callcenter.events import (
     RecordingResumed,
     RecordingResumeRequested,
     RecordingStartRequested,
+    RecordingStopped,
     RecordingStopRequested,
     SetVariable,
     StartRecording,
@@ -71,7 +75,7 @@ logger = logging.getLogger(__name__)
 ANNOUNCE_VARIABLE = "RECORDING_ANNOUNCE"
 # What `handle` looks at; the adapter subscribes to these only.
 INPUTS = (
-    CallArrived, DialAttempted, CallQueued, CallAnswered, CallEnded,
+    CallArrived, DialAttempted, CallQueued, CallAnswered, CallEnded, RecordingStopped,
     RecordingStartRequested, RecordingStopRequested, RecordingPauseRequested, RecordingResumeRequested,
 )
 CUSTOMER = "customer"
@@ -85,6 +89,7 @@ class _Recording:
     legs: tuple[RecordingLeg, ...]
     spans: list[PausedSpan] = field(default_factory=list)
     paused_at: float | None = None
+    stopping: bool = False
 
 
 @dataclass(slots=True)
@@ -137,6 +142,11 @@ class RecordingController:
                 return self._on_pause(event, now)
             case RecordingResumeRequested():
                 return self._on_resume(event, now)
+            case RecordingStopped():
+                live = self._calls.get(event.call_id)
+                if live is None or live.recording is None or live.recording.recording_id != event.recording_id:
+                    return []
+                return self._finish(live, now)
             case CallEnded():
                 ended = self._calls.pop(event.call_id, None)
                 return self._finish(ended, now) if ended is not None else []
@@ -176,7 +186,7 @@ class RecordingController:
             logger.warning("call %s: recording requested by %s refused: policy says never", call.call_id, event.by)
             return []
         if call.recording is not None:
-            return []
+            return []  # already recording, or still stopping the last one
         if not call.answered:
             call.start_requested = True
             return []
@@ -184,24 +194,24 @@ class RecordingController:
 
     def _on_stop_requested(self, event: RecordingStopRequested, now: float) -> list[object]:
         call = self._calls.get(event.call_id)
-        if call is None or call.recording is None:
+        if call is None or call.recording is None or call.recording.stopping:
             return []
         if self._mode(call) is not Mode.ON_DEMAND:
             logger.warning("call %s: stop requested by %s refused: policy records this call", call.call_id, event.by)
             return []
         assert call.channel_id is not None  # Precondition: _start only records calls with a channel
-        stop = StopRecording(
-            call_id=call.call_id, channel_id=call.channel_id, recording_id=call.recording.recording_id
-        )
+        rec = call.recording
+        rec.stopping = True
+        self._close_span(rec, now)
         call.start_requested = False
-        return [stop, *self._finish(call, now)]
+        return [StopRecording(call_id=call.call_id, channel_id=call.channel_id, recording_id=rec.recording_id)]
 
     def _on_pause(self, event: RecordingPauseRequested, now: float) -> list[object]:
         call = self._call(event.call_id)
         if call.paused:
             return []
         call.paused = True
-        if call.recording is None:
+        if call.recording is None or call.recording.stopping:
             return []
         return self._mute(call, call.recording, True, event.by, now)
 
@@ -210,7 +220,7 @@ class RecordingController:
         if call is None or not call.paused:
             return []
         call.paused = False
-        if call.recording is None:
+        if call.recording is None or call.recording.stopping:
             return []
         return self._mute(call, call.recording, False, event.by, now)
 

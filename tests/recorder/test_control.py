@@ -25,6 +25,7 @@ from callcenter.events import (
     RecordingResumed,
     RecordingResumeRequested,
     RecordingStartRequested,
+    RecordingStopped,
     RecordingStopRequested,
     RoutingRequest,
     SetVariable,
@@ -139,21 +140,41 @@ def test_on_demand_starts_on_request_and_stops_on_request() -> None:
         (0.0, arrived()), (1.0, queued()), (2.0, ANSWERED),
         (10.0, RecordingStartRequested(call_id=C, by="1001", at=10.0)),
         (11.0, RecordingStartRequested(call_id=C, by="1001", at=11.0)),
+        (20.0, RecordingPauseRequested(call_id=C, by="1001", at=20.0)),
         (30.0, RecordingStopRequested(call_id=C, by="1001", at=30.0)),
+        (30.2, RecordingStartRequested(call_id=C, by="1001", at=30.2)),  # still stopping: ignored
+        (30.3, RecordingStopped(call_id=C, recording_id=R, at=30.3)),  # Asterisk closed the files
+        (30.5, RecordingResumeRequested(call_id=C, by="1001", at=30.5)),
         (31.0, RecordingStartRequested(call_id=C, by="1001", at=31.0)),
         (40.0, ENDED),
     ])
     r2 = RecordingId(f"{C}-2")
     assert [type(o).__name__ for _, o in out] == [
-        "SetVariable", "StartRecording", "StopRecording", "ProcessRecording", "StartRecording", "ProcessRecording",
+        "SetVariable", "StartRecording", "MuteRecording", "RecordingPaused", "StopRecording", "ProcessRecording",
+        "StartRecording", "ProcessRecording",
     ]
     assert out[1] == (10.0, START)
-    assert out[2] == (30.0, StopRecording(call_id=C, channel_id=CH, recording_id=R))
-    assert out[3][1].started_at == 10.0  # type: ignore[union-attr]
-    assert out[4][1].recording_id == r2  # type: ignore[union-attr]
-    assert out[4][1].rx_file == f"/spool/monitor/{r2}-customer.wav"  # type: ignore[union-attr]
-    assert out[5][1].recording_id == r2  # type: ignore[union-attr]
+    assert out[4] == (30.0, StopRecording(call_id=C, channel_id=CH, recording_id=R))
+    first = out[5]
+    assert first[0] == 30.3
+    assert first[1].started_at == 10.0  # type: ignore[union-attr]
+    assert first[1].paused_spans == (PausedSpan(start_s=10.0, end_s=20.0),)  # type: ignore[union-attr]
+    assert out[6][1].recording_id == r2  # type: ignore[union-attr]
+    assert out[6][1].rx_file == f"/spool/monitor/{r2}-customer.wav"  # type: ignore[union-attr]
+    assert out[7][1].recording_id == r2  # type: ignore[union-attr]
     assert ctl.active_recording(C) is None
+
+
+def test_recording_stopped_finishes_once_and_the_call_end_adds_nothing() -> None:
+    out = replay(controller(), [
+        (0.0, arrived()), (1.0, queued()), (2.0, ANSWERED),
+        (9.0, RecordingStopped(call_id=C, recording_id=RecordingId("other"), at=9.0)),
+        (9.5, RecordingStopped(call_id=C, recording_id=R, at=9.5)),
+        (10.0, ENDED),
+    ])
+    assert [(t, type(o).__name__) for t, o in out] == [
+        (1.0, "SetVariable"), (2.0, "StartRecording"), (9.5, "ProcessRecording"),
+    ]
 
 
 def test_an_early_on_demand_request_starts_at_answer_and_always_cannot_be_stopped() -> None:
