@@ -25,11 +25,12 @@ attempts, recording metadata) through `put(kind, key, payload)`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,15 +133,22 @@ class Outbox:
                     w.set_result(None)
             self.wakeup.set()
 
-    def _append(self, batch: list[tuple[str, str, str]]) -> None:
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        # The connection is in autocommit mode, so without this every statement of an
+        # executemany would be its own transaction, and its own fsync.
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany("INSERT INTO outbox (kind, key, payload) VALUES (?, ?, ?)", batch)
+                yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def _append(self, batch: list[tuple[str, str, str]]) -> None:
+        with self._transaction() as db:
+            db.executemany("INSERT INTO outbox (kind, key, payload) VALUES (?, ?, ?)", batch)
 
     # -- reading, for the writer and for operators -------------------------------------------------
 
@@ -153,12 +161,12 @@ class Outbox:
         return [Entry(seq, kind, key, json.loads(payload)) for seq, kind, key, payload in rows]
 
     def remove(self, seqs: Sequence[int]) -> None:
-        with self._lock:
-            self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+        with self._transaction() as db:
+            db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
 
     def mark_dead(self, seq: int, error: str) -> None:
-        with self._lock:
-            self._db.execute(
+        with self._transaction() as db:
+            db.execute(
                 "UPDATE outbox SET dead = 1, attempts = attempts + 1, last_error = ? WHERE seq = ?", (error, seq)
             )
 
@@ -179,8 +187,8 @@ class Outbox:
 
     def revive(self) -> int:
         """Give dead entries another chance (after the operator fixed the cause)."""
-        with self._lock:
-            return self._db.execute("UPDATE outbox SET dead = 0 WHERE dead = 1").rowcount
+        with self._transaction() as db:
+            return db.execute("UPDATE outbox SET dead = 0 WHERE dead = 1").rowcount
 
 
 async def write_entries(engine: AsyncEngine, entries: Sequence[Entry]) -> None:

@@ -229,9 +229,13 @@ class SeededCustomers:
     phones: list[tuple[Any, ...]]  # in _PHONE_COLUMNS order
 
 
-def generate_customers(rng: random.Random, count: int, *, first_id: int, now: dt.datetime) -> SeededCustomers:
-    """`count` customers with ids from `first_id`; one in five has a second number."""
-    offset = rng.randrange(10**8)
+def generate_customers(
+    rng: random.Random, count: int, *, first_id: int, now: dt.datetime, number_offset: int
+) -> SeededCustomers:
+    """`count` customers with ids from `first_id`; one in five has a second number. Calls with
+    the same `number_offset` and disjoint id ranges never share a number (so a big base can be
+    generated in chunks)."""
+    offset = number_offset
     bill_date = now.date().replace(day=1)
     weights = [p[3] for p in PLANS]
     customers: list[tuple[Any, ...]] = []
@@ -472,7 +476,7 @@ async def seed_demo(
         existing = (await conn.execute(select(func.count()).select_from(m.Customer))).scalar_one()
         if existing:
             raise ValueError(f"the CRM already has {existing} customers; seeding needs an empty CRM")
-        seeded = generate_customers(rng, customers, first_id=1, now=now)
+        seeded = generate_customers(rng, customers, first_id=1, now=now, number_offset=rng.randrange(10**8))
         await insert_customers(conn, seeded)
         history = [row for c in seeded.customers for row in _history(rng, c, now)]
         await conn.execute(insert(m.table_of(m.Transaction)), history)
