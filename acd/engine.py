@@ -106,6 +106,7 @@ class CallRecord:
     request: RoutingRequest
     queue: QueueName
     priority_class: str
+    priority: int  # extra head start in seconds, on top of the class's
     enqueued_at: float  # first entry into the ACD; kept across RONA and overflow
     key: float  # enqueued_at - head start: smaller is served first (Rule 1)
     seq: int
@@ -215,6 +216,7 @@ class AcdEngine:
             request=req,
             queue=req.queue,
             priority_class=req.priority_class,
+            priority=req.priority,
             enqueued_at=now,
             key=now - self.config.head_start(req.priority_class, req.priority),
             seq=self._seq,
@@ -327,6 +329,7 @@ class AcdEngine:
             self.metrics.klass(old_class).offered -= 1
             self.metrics.klass(ev.priority_class).offered += 1
         call.priority_class = ev.priority_class
+        call.priority = ev.priority
         call.key = call.enqueued_at - self.config.head_start(ev.priority_class, ev.priority)
         if call.state == WAITING:  # re-rank now: out of its heap and back in with the new key
             self._remove_from_group(call)
