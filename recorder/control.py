@@ -33,6 +33,9 @@ Rule 5: a recording is stopped by the call ending (Asterisk stops MixMonitor at 
         first; the job queue retries a leg that is not there yet.
 Rule 6: the n-th recording of a call is named ``<call_id>`` (n = 1) or ``<call_id>-<n>``; its legs
         are ``<legs_dir>/<recording_id>-customer.wav`` and ``-agent.wav``.
+Rule 7: the recording's clock starts at ``RecordingStarted`` (MixMonitorStart) when it comes:
+        Asterisk starts writing a little after the command was sent, and the spans must line up
+        with the audio. Until then it is the time ``StartRecording`` was decided.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from callcenter.events import (
     RecordingPauseRequested,
     RecordingResumed,
     RecordingResumeRequested,
+    RecordingStarted,
     RecordingStartRequested,
     RecordingStopped,
     RecordingStopRequested,
@@ -75,7 +79,7 @@ logger = logging.getLogger(__name__)
 ANNOUNCE_VARIABLE = "RECORDING_ANNOUNCE"
 # What `handle` looks at; the adapter subscribes to these only.
 INPUTS = (
-    CallArrived, DialAttempted, CallQueued, CallAnswered, CallEnded, RecordingStopped,
+    CallArrived, DialAttempted, CallQueued, CallAnswered, CallEnded, RecordingStarted, RecordingStopped,
     RecordingStartRequested, RecordingStopRequested, RecordingPauseRequested, RecordingResumeRequested,
 )
 CUSTOMER = "customer"
@@ -142,6 +146,11 @@ class RecordingController:
                 return self._on_pause(event, now)
             case RecordingResumeRequested():
                 return self._on_resume(event, now)
+            case RecordingStarted():
+                live = self._calls.get(event.call_id)
+                if live is not None and live.recording is not None and live.recording.recording_id == event.recording_id:
+                    live.recording.started_at = now
+                return []
             case RecordingStopped():
                 live = self._calls.get(event.call_id)
                 if live is None or live.recording is None or live.recording.recording_id != event.recording_id:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from callcenter.events import (
     AgentId,
     CallAnswered,
@@ -24,6 +26,7 @@ from callcenter.events import (
     RecordingPauseRequested,
     RecordingResumed,
     RecordingResumeRequested,
+    RecordingStarted,
     RecordingStartRequested,
     RecordingStopped,
     RecordingStopRequested,
@@ -201,3 +204,17 @@ def test_the_campaign_of_an_outbound_call_decides() -> None:
     assert isinstance(process, ProcessRecording)
     assert process.campaign_id == CampaignId("winback")
     assert process.direction is Direction.OUTBOUND
+
+
+def test_spans_are_measured_from_when_asterisk_started_writing() -> None:
+    out = replay(controller(), [
+        (0.0, arrived()), (1.0, queued()), (2.0, ANSWERED),
+        (2.4, RecordingStarted(call_id=C, recording_id=R, channel_id=CH, at=2.4)),
+        (5.0, RecordingPauseRequested(call_id=C, by="1001", at=5.0)),
+        (6.0, RecordingResumeRequested(call_id=C, by="1001", at=6.0)),
+        (9.0, ENDED),
+    ])
+    process = out[-1][1]
+    assert isinstance(process, ProcessRecording)
+    assert process.started_at == 2.4
+    assert process.paused_spans == (PausedSpan(start_s=pytest.approx(2.6), end_s=pytest.approx(3.6)),)
