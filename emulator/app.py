@@ -11,6 +11,7 @@ tests and the demo use to drive simulated callers and endpoints.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from dataclasses import dataclass, field
@@ -22,8 +23,9 @@ from emulator.apps import APPLICATIONS
 from emulator.clock import Clock
 from emulator.conffile import AmiUser, ami_users, pjsip_endpoints, read_conf
 from emulator.dialplan import load_dialplan
-from emulator.endpoints import CallerScript, PhoneBehaviour, TrunkBehaviour
+from emulator.endpoints import CallerScript, PhoneBehaviour, ScriptError, TrunkBehaviour
 from emulator.pbx import LiveChannel, Pbx
+from emulator.traffic import TrafficProfile, arrivals, run_traffic
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +139,19 @@ class Emulator:
             if key not in ("answer_rate", "busy_rate", "machine_rate", "answer_after_s", "talk_s"):
                 raise KeyError(f"trunk has no setting {key!r}")
             setattr(self.pbx.trunk, key, tuple(value) if isinstance(value, list) else value)
+
+    def start_traffic(self, *, duration_s: float, seed: int = 0, hangup_after_s: float | None = None,
+                      **profile: Any) -> int:
+        """Start Poisson traffic (emulator.traffic) in the background; returns how many calls."""
+        try:
+            shape = TrafficProfile(**profile)
+        except (TypeError, ValueError) as exc:
+            raise ScriptError(f"traffic: {exc}") from None
+        calls = arrivals(shape, random.Random(seed), duration_s)
+        if hangup_after_s is not None:
+            calls = [(t, dataclasses.replace(c, hangup_after_s=hangup_after_s)) for t, c in calls]
+        self.pbx.spawn(run_traffic(self.pbx, calls), "traffic")
+        return len(calls)
 
     def channel(self, name_or_uniqueid: str) -> LiveChannel | None:
         return self.pbx.channel(name_or_uniqueid) or self.pbx.by_uniqueid(name_or_uniqueid)

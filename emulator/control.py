@@ -15,6 +15,9 @@ every reply has `ok` and, when `ok` is false, `error` naming what was wrong. The
     {"cmd": "press", "channel": "<name or uniqueid>", "digits": "12#"}
     {"cmd": "channels"}                                   -> {"ok": true, "channels": [...]}
     {"cmd": "stats"}                                      -> {"ok": true, "stats": {...}}
+    {"cmd": "traffic", "rate_per_s": 20, "duration_s": 60, "seed": 1, "vip_share": 0.1,
+     "mean_talk_s": 120, "mean_patience_s": 90, "hangup_after_s": null}
+        -> {"ok": true, "calls": <how many will arrive>}  (Poisson arrivals on the emulator's clock)
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class ControlServer:
         self.requested_port = port
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def port(self) -> int:
@@ -60,10 +64,17 @@ class ControlServer:
             self._server.close()
             for writer in list(self._writers):
                 writer.close()
+            # Closing the transports ends each connection's loop (cancelling would make
+            # asyncio.streams log the CancelledError on Python 3.11).
+            if self._tasks:
+                await asyncio.wait(list(self._tasks), timeout=2.0)
             await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        task = asyncio.current_task()
+        assert task is not None  # Precondition: start_server runs each connection as a task
+        self._tasks.add(task)
         try:
             while True:
                 try:
@@ -80,6 +91,7 @@ class ControlServer:
         except ConnectionError:
             return
         finally:
+            self._tasks.discard(task)
             self._writers.discard(writer)
             with contextlib.suppress(ConnectionError):
                 writer.close()
@@ -126,8 +138,12 @@ class ControlServer:
         if cmd == "channels":
             return {"channels": emulator.channels()}
         if cmd == "stats":
-            return {"stats": dataclasses.asdict(emulator.pbx.stats)}
-        raise ControlError(f"unknown cmd {cmd!r}; expected call, endpoint, number, trunk, hangup, press, channels or stats")
+            return {"stats": {**dataclasses.asdict(emulator.pbx.stats), "live_channels": len(emulator.pbx.channels)}}
+        if cmd == "traffic":
+            return {"calls": emulator.start_traffic(**request)}
+        raise ControlError(
+            f"unknown cmd {cmd!r}; expected call, endpoint, number, trunk, hangup, press, channels, stats or traffic"
+        )
 
 
 def _required(request: dict[str, Any], key: str) -> str:

@@ -81,10 +81,18 @@ async def test_control_socket(make_emulator, ami_probe) -> None:
     await probe.wait_event("HangupRequest", Channel=placed["channel"])
     stats = await ask({"cmd": "stats"})
     assert stats["stats"]["calls_placed"] == 1
+    traffic = await ask({"cmd": "traffic", "rate_per_s": 20, "duration_s": 1.0, "seed": 3, "hangup_after_s": 1.0})
+    assert traffic["ok"] and traffic["calls"] > 5
+    async with asyncio.timeout(5):
+        while (await ask({"cmd": "stats"}))["stats"]["calls_placed"] < 1 + traffic["calls"]:
+            await probe.wait_event("Newchannel", within_s=5)
+            await asyncio.sleep(0.05)
+    assert (await ask({"cmd": "traffic", "rate_per_s": 0, "duration_s": 1})) == {
+        "ok": False, "error": "traffic: traffic rate_per_s has value 0; expected a number > 0"}
     errors = [
         (b"not json", "request is not JSON: Expecting value: line 1 column 1 (char 0)"),
         ({"nocmd": 1}, "request must be a JSON object with a string 'cmd'"),
-        ({"cmd": "dance"}, "unknown cmd 'dance'; expected call, endpoint, number, trunk, hangup, press, channels or stats"),
+        ({"cmd": "dance"}, "unknown cmd 'dance'; expected call, endpoint, number, trunk, hangup, press, channels, stats or traffic"),
         ({"cmd": "call", "ani": "1"}, "call: missing field 'dnis'"),
         ({"cmd": "call", "ani": "1", "dnis": "2", "patience_s": "long"},
          "call.patience_s has value 'long'; expected a number >= 0"),
