@@ -282,9 +282,8 @@ def _queues(ld: NodeReader, top: dict[str, tuple[yaml.Node, yaml.Node]], skills:
         return QueueConfig(name=QueueName(name), **kw)
 
     for name, (_, node) in (ld.guard(lambda: ld.mapping(top["queues"][1], "queues")) or {}).items():
-        queue = ld.guard(one, name, node)
-        if queue is not None:
-            queues[QueueName(name)] = queue
+        # An invalid queue is still declared, so rules naming it report only their own problems.
+        queues[QueueName(name)] = ld.guard(one, name, node) or QueueConfig(name=QueueName(name))
     return queues
 
 
