@@ -14,6 +14,7 @@ from typing import Any
 from callcenter.errors import ConfigError
 from callcenter.events import ProcessRecording, from_json, to_json
 from callcenter.settings import Settings
+from ivr.speech import SpeechUnavailable
 from recorder.config import load_recorder_config
 from recorder.index import INDEX_FILE_NAME, RecordingIndex
 from recorder.jobs import JobOutcome, JobQueue
@@ -61,18 +62,19 @@ def open_index(settings: Settings) -> RecordingIndex:
 
 
 def recognizer_from_settings(settings: Settings) -> WordRecognizer | None:
-    """The configured vosk model, or None when speech is off (or "auto" and vosk has no model)."""
+    """The configured vosk model, or None when speech is off (or "auto" and no vosk model is set).
+
+    Recordings are transcribed with vosk only: Whisper (the IVR's English fallback) decodes short
+    answers, not hours of two-party audio with word timings.
+    """
     if settings.speech.engine in ("none", "whisper"):
         return None
     try:
         return VoskRecognizer(load_vosk_model(settings.speech.vosk_model_path))
-    except Exception as exc:  # vosk raises a bare Exception for a missing model directory
+    except SpeechUnavailable as exc:
         if settings.speech.engine == "vosk":
-            raise ConfigError(
-                f"setting speech.vosk_model_path has value {settings.speech.vosk_model_path!r}; "
-                f"the vosk model does not load ({exc})"
-            ) from None
-        logger.warning("transcription off: no vosk model loads (%s)", exc)
+            raise ConfigError(str(exc)) from None
+        logger.warning("transcription off: %s", exc)
         return None
 
 

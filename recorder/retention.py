@@ -44,7 +44,7 @@ def select_expired(entries: Iterable[CatalogEntry], days: ByScope, now: float) -
     for entry in entries:
         keep_days, rule = days.lookup(queue=entry.queue, campaign_id=entry.campaign_id)
         if entry.started_at + keep_days * DAY_S <= now:
-            out.append(Expired(entry, f"expired: {keep_days} days ({rule})"))
+            out.append(Expired(entry, f"expired: {keep_days} day{'' if keep_days == 1 else 's'} ({rule})"))
     return out
 
 
