@@ -10,6 +10,8 @@ Theory of operation
   finished wrap-up (`WrapUpEnded`, which carries the disposition and notes). An answered call whose
   wrap-up never comes (the agent logged out, a lost event) is completed by `expire` after
   `wrap_up_timeout_s`; a call that never ends (a lost `CallEnded`) after `stale_call_s`.
+* Rule 0: `CallAnswered` (an agent took it) answers a call; a call that was bridged without one
+  (a direct extension call) counts as answered at its first bridge, with no agent and no wrap-up.
 * Rule 1: the first time of each milestone wins (first queued, first offered, first answered); a
   ring-no-answer re-offer counts in `offers`, not in `offered_at`.
 * Rule 2: durations are derived once, at completion:
@@ -125,6 +127,7 @@ class _Draft:
     queued_at: float | None = None
     offered_at: float | None = None
     answered_at: float | None = None
+    bridged_at: float | None = None
     ended_at: float | None = None
     wrap_up_ended_at: float | None = None
     abandoned_at: float | None = None
@@ -245,6 +248,9 @@ class CallRecordBuilder:
                 if d.answered_at is None:
                     d.answered_at = e.at
                 d.agent_id = e.agent_id
+            case ev.ChannelBridged():
+                if d.bridged_at is None:
+                    d.bridged_at = e.at
             case ev.ChannelHeld():
                 d.held_since.setdefault(e.channel_id, e.at)
             case ev.ChannelUnheld():
@@ -254,8 +260,9 @@ class CallRecordBuilder:
             case ev.CallTransferred():
                 d.transfers.append({"kind": e.kind, "target": e.target, "by_agent": e.by_agent, "at": e.at})
             case ev.ChannelHungUp():
-                if not d.hangup_cause_txt:
-                    d.hangup_cause_txt = e.cause_txt
+                # The last channel to go ends the call; a losing ring-group leg's "Answered
+                # elsewhere" earlier on is not the call's cause.
+                d.hangup_cause_txt = e.cause_txt
             case ev.CallEnded():
                 d.ended_at = e.at
                 d.hangup_side, d.hangup_cause = e.hangup_side.value, e.cause
@@ -286,6 +293,8 @@ class CallRecordBuilder:
 
     def _finish(self, call_id: str) -> CallRecordData:
         d = self._drafts.pop(call_id)
+        if d.answered_at is None and d.bridged_at is not None:
+            d.answered_at = d.bridged_at  # connected without the ACD (a direct or transferred call)
         self._finished[call_id] = None
         if len(self._finished) > REMEMBERED_CALLS:
             self._finished.popitem(last=False)

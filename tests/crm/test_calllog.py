@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from callcenter import events as ev
@@ -218,3 +219,31 @@ def test_expire_finishes_overdue_wrap_ups_and_stale_calls_only() -> None:
     assert (late.call_id, late.outcome, late.disposition, late.wrap_up_ended_at) == (C, "answered", "", None)
     [stale] = builder.expire(now=3600.0)
     assert (stale.call_id, stale.ended_at, stale.outcome) == ("c2", None, "self-service")
+
+
+def test_a_real_asterisk_call_capture_becomes_one_record(shared_dir: Path) -> None:
+    """A Wazo/Asterisk capture of one extension-to-extension call (ring group of two phones, one
+    answers), through the PBX room's call tracker, then the builder."""
+    from pbx.ami import AmiDecoder
+    from pbx.calls import CallTracker
+
+    tracker = CallTracker(variables=[])
+    builder = CallRecordBuilder()
+    decoder = AmiDecoder()
+    raw = (shared_dir / "ami" / "traces" / "wazo-amid--benchmark-call-events.txt").read_bytes()
+    facts = [f for msg in [*decoder.feed(raw), *decoder.end_of_stream()] for f in tracker.handle(msg, now=50.0)]
+    records = [r for f in facts for r in builder.feed(f)]
+    assert builder.in_progress == 0
+    [record] = records
+    assert (record.call_id, record.ani, record.dnis, record.caller_name, record.direction) == (
+        "1511987918.22",
+        "101",
+        "103",
+        "Alice Wuuuuuuuuuuuunderland",
+        "inbound",
+    )
+    assert (record.hangup_side, record.hangup_cause, record.hangup_cause_txt) == ("agent", 16, "Normal Clearing")
+    assert (record.arrived_at, record.answered_at, record.ended_at, record.outcome) == (50.0, 50.0, 50.0, "answered")
+    assert (record.agent_id, record.queue, record.wrap_up_ended_at) == (None, None, None)
+    assert [e["type"] for e in record.events] == [ev.message_name(f) for f in facts]
+    assert [ev.from_json(e) for e in record.events] == facts
