@@ -171,6 +171,14 @@ class Emulator:
             await self.pbx.send_dtmf(ch, digit)
         return True
 
+    def hold(self, name_or_uniqueid: str, on: bool = True) -> bool:
+        """The far end of that channel (an agent's phone) puts the call on hold, or resumes it."""
+        ch = self.channel(name_or_uniqueid)
+        if ch is None:
+            return False
+        self.pbx.far_end_hold(ch, on)
+        return True
+
     def channels(self) -> list[dict[str, Any]]:
         return [
             {"channel": ch.name, "uniqueid": ch.uniqueid, "linkedid": ch.linkedid, "state": ch.state,

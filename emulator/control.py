@@ -13,6 +13,7 @@ every reply has `ok` and, when `ok` is false, `error` naming what was wrong. The
     {"cmd": "trunk", "answer_rate": 0.7, "busy_rate": 0.1, "machine_rate": 0.1}
     {"cmd": "hangup", "channel": "<name or uniqueid>"}   the far end hangs up
     {"cmd": "press", "channel": "<name or uniqueid>", "digits": "12#"}
+    {"cmd": "hold", "channel": "<name or uniqueid>"}    that phone holds the call ("unhold" resumes)
     {"cmd": "channels"}                                   -> {"ok": true, "channels": [...]}
     {"cmd": "stats"}                                      -> {"ok": true, "stats": {...}}
     {"cmd": "traffic", "rate_per_s": 20, "duration_s": 60, "seed": 1, "vip_share": 0.1,
@@ -135,6 +136,11 @@ class ControlServer:
             if not await emulator.press(channel, digits):
                 raise ControlError(f"no channel {channel!r}")
             return {}
+        if cmd in ("hold", "unhold"):
+            channel = _required(request, "channel")
+            if not emulator.hold(channel, cmd == "hold"):
+                raise ControlError(f"no channel {channel!r}")
+            return {}
         if cmd == "channels":
             return {"channels": emulator.channels()}
         if cmd == "stats":
@@ -142,7 +148,8 @@ class ControlServer:
         if cmd == "traffic":
             return {"calls": emulator.start_traffic(**request)}
         raise ControlError(
-            f"unknown cmd {cmd!r}; expected call, endpoint, number, trunk, hangup, press, channels, stats or traffic"
+            f"unknown cmd {cmd!r}; expected call, endpoint, number, trunk, hangup, press, hold, unhold, channels, "
+            "stats or traffic"
         )
 
 

@@ -415,6 +415,19 @@ class Pbx:
             ch.moh = None
             self.emit(channel_event("MusicOnHoldStop", ch))
 
+    def far_end_hold(self, ch: LiveChannel, on: bool, music_class: str = "default") -> None:
+        """The phone on `ch` puts its call on hold (re-INVITE sendonly) or takes it off hold: Hold /
+        Unhold on `ch`, and the bridge peer hears music meanwhile."""
+        peer = self.peer_of(ch)
+        if on:
+            self.emit(channel_event("Hold", ch, ("MusicClass", music_class)))
+            if peer is not None:
+                self.start_moh(peer, music_class)
+        else:
+            self.emit(channel_event("Unhold", ch))
+            if peer is not None:
+                self.stop_moh(peer)
+
     async def send_dtmf(self, ch: LiveChannel, digit: str, *, received: bool = True, duration_ms: int = 100) -> None:
         direction = "Received" if received else "Sent"
         self.emit(channel_event("DTMFBegin", ch, ("Digit", digit), ("Direction", direction), klass="dtmf"))

@@ -112,6 +112,10 @@ async def run_scenarios(emulator: Emulator, probe: AmiProbe, tmp_path: Path) -> 
     await probe.wait_event("DTMFEnd", Channel=call.channel)
     await probe.action("Setvar", Channel=call.channel, Variable="CALLERID(num)", Value="13800138999")
     await probe.wait_event("NewCallerid", Channel=call.channel)
+    emulator.hold(agent or "")
+    await probe.wait_event("Hold", Channel=agent)
+    emulator.hold(agent or "", on=False)
+    await probe.wait_event("Unhold", Channel=agent)
     mute = await probe.action("MixMonitorMute", Channel=call.channel, Direction="read", State="1")
     assert mute.name == "Success"
     await probe.action("CoreShowChannels")
@@ -159,7 +163,7 @@ async def test_every_event_matches_the_20_20_1_spec(make_emulator, ami_probe, sp
     assert not problems, "\n".join(problems)
     must = {"Newchannel", "Newstate", "NewCallerid", "NewConnectedLine", "Newexten", "VarSet", "DialBegin",
             "DialState", "DialEnd", "BridgeCreate", "BridgeEnter", "BridgeLeave", "BridgeDestroy", "MusicOnHoldStart",
-            "MusicOnHoldStop", "DTMFBegin", "DTMFEnd", "MixMonitorStart", "MixMonitorStop", "MixMonitorMute",
+            "MusicOnHoldStop", "Hold", "Unhold", "DTMFBegin", "DTMFEnd", "MixMonitorStart", "MixMonitorStop", "MixMonitorMute",
             "HangupRequest", "SoftHangupRequest", "Hangup", "OriginateResponse", "UserEvent", "LocalBridge",
             "BlindTransfer", "AttendedTransfer", "CoreShowChannel", "CoreShowChannelsComplete", "Status",
             "StatusComplete", "FullyBooted"}
