@@ -8,8 +8,9 @@ recording), feeds every message to the pure ``RecordingController`` with the mes
   and recorder/pipeline.py); at start, jobs left in the spool by a previous run are queued again;
 * everything else (``SetVariable``, ``StartRecording``, ``MuteRecording``, ``StopRecording`` for the
   PBX command port; ``RecordingPaused``/``RecordingResumed`` for the audit trail) is published;
-* a finished job publishes ``RecordingProcessed`` (the CRM's metadata row) and, when keywords
-  matched, ``RecordingFlagged``.
+* a finished job publishes ``RecordingProcessed`` and, when keywords matched, ``RecordingFlagged``,
+  and journals the CRM's metadata row (``crm_recording_payload``) in the CRM outbox when one is
+  given, so a database outage delays the row and loses nothing (crm/outbox.py, kind "recording").
 """
 
 from __future__ import annotations
@@ -19,15 +20,40 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from callcenter.bus import EventBus
-from callcenter.events import ProcessRecording
+from callcenter.events import ProcessRecording, RecordingProcessed
 from recorder.control import INPUTS, RecordingController
 from recorder.jobs import JobOutcome, JobQueue
 from recorder.pipeline import PipelineResult, RecordingPipeline, Spool
 from recorder.postprocess import RecorderError
 
 logger = logging.getLogger(__name__)
+
+DAY_S = 86400.0
+
+
+class Journal(Protocol):
+    """The CRM outbox's write side (crm.outbox.Outbox)."""
+
+    async def put(self, kind: str, key: str, payload: dict[str, Any]) -> None: ...
+
+
+def crm_recording_payload(processed: RecordingProcessed, *, retention_days: int, transcript: str) -> dict[str, Any]:
+    """The CRM outbox's "recording" entry (crm.repositories.write_recordings)."""
+    return {
+        "id": processed.recording_id,
+        "call_id": processed.call_id,
+        "path": processed.path,
+        "format": processed.format,
+        "started_at": processed.started_at,
+        "ended_at": processed.started_at + processed.duration_s,
+        "duration_s": processed.duration_s,
+        "size_bytes": processed.size_bytes,
+        "transcript": transcript or None,
+        "delete_after": processed.started_at + retention_days * DAY_S,
+    }
 
 
 class RecorderService:
@@ -39,6 +65,7 @@ class RecorderService:
         spool: Spool,
         *,
         clock: Callable[[], float] = time.time,
+        journal: Journal | None = None,
         max_attempts: int = 5,
         backoff_s: float = 2.0,
     ) -> None:
@@ -47,6 +74,7 @@ class RecorderService:
         self._pipeline = pipeline
         self._spool = spool
         self._clock = clock
+        self._journal = journal
         self._jobs: JobQueue[ProcessRecording, PipelineResult] = JobQueue(
             self._run_job, name="recorder", max_attempts=max_attempts, backoff_s=backoff_s,
             permanent=(RecorderError,), on_done=self._settle,
@@ -68,6 +96,11 @@ class RecorderService:
                 await self._task
         await self._jobs.close()
 
+    async def submit(self, job: ProcessRecording) -> None:
+        """Spool the job (durable), then queue it; waits while the queue is full."""
+        self._spool.put(job)
+        await self._jobs.put(job)
+
     async def idle(self) -> None:
         """Wait until every queued job has ended (for tests and orderly shutdown)."""
         await self._jobs.join()
@@ -77,13 +110,18 @@ class RecorderService:
             now = getattr(msg, "at", None)
             for out in self._controller.handle(msg, self._clock() if now is None else now):
                 if isinstance(out, ProcessRecording):
-                    self._spool.put(out)
-                    await self._jobs.put(out)
+                    await self.submit(out)
                 else:
                     await self._bus.publish(out)
 
     async def _run_job(self, job: ProcessRecording) -> PipelineResult:
         result = await asyncio.to_thread(self._pipeline.run, job)
+        if self._journal is not None:
+            days, _rule = self._pipeline.config.retention_days.lookup(queue=job.queue, campaign_id=job.campaign_id)
+            payload = crm_recording_payload(
+                result.processed, retention_days=days, transcript=self._pipeline.transcript_text(result.processed)
+            )
+            await self._journal.put("recording", result.processed.recording_id, payload)
         await self._bus.publish(result.processed)
         if result.flagged is not None:
             await self._bus.publish(result.flagged)

@@ -40,7 +40,14 @@ from recorder.postprocess import (
     stored_path,
     write_json_atomically,
 )
-from recorder.transcribe import WordRecognizer, segments, spot_keywords, transcribe_recording, transcript_path
+from recorder.transcribe import (
+    SpokenWord,
+    WordRecognizer,
+    segments,
+    spot_keywords,
+    transcribe_recording,
+    transcript_path,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +137,14 @@ class RecordingPipeline:
                 f"recording {job.recording_id}: legs are gone and the stored {audio} does not match its checksum"
             )
         return processed
+
+    def transcript_text(self, processed: RecordingProcessed) -> str:
+        """The stored transcript as lines ``[12.3 customer] words...``; "" when there is none."""
+        path = transcript_path(self.recordings_dir / processed.path)
+        if not path.exists():
+            return ""
+        words = [SpokenWord(**w) for w in json.loads(path.read_text(encoding="utf-8"))["words"]]
+        return "\n".join(f"[{s.start:.1f} {s.speaker}] {s.text}" for s in segments(words))
 
     def _transcribe(self, job: ProcessRecording, processed: RecordingProcessed) -> tuple[int, RecordingFlagged | None]:
         assert self.recognizer is not None  # Precondition: run() calls this only with a recognizer

@@ -32,7 +32,7 @@ from recorder.config import RecorderConfig
 from recorder.control import RecordingController
 from recorder.index import RecordingIndex
 from recorder.pipeline import RecordingPipeline, Spool
-from tests.recorder.conftest import STARTED_AT, read_mono, write_leg
+from tests.recorder.conftest import STARTED_AT, make_job, read_mono, write_leg
 
 C = CallId("1795341600.7")
 
@@ -92,3 +92,43 @@ async def test_a_call_is_recorded_paused_and_stored_through_the_bus(tmp_path: Pa
     assert (tmp_path / "recordings" / processed.path).is_file()
     assert not exists(start.rx_file)  # legs removed after the verified store
     assert list((tmp_path / "recordings" / "spool").glob("*.json")) == []
+
+
+async def test_the_metadata_row_reaches_the_crm_through_its_outbox(tmp_path: Path, korean: Path) -> None:
+    from sqlalchemy import select
+
+    from callcenter.settings import Settings
+    from crm.models import Recording
+    from crm.service import Crm
+
+    settings = Settings(data_dir=tmp_path / "data")
+    crm = await Crm.start(settings)
+    bus = EventBus()
+    pipeline = RecordingPipeline(
+        recordings_dir=settings.recordings_dir, index=RecordingIndex(tmp_path / "index.sqlite3"),
+        config=RecorderConfig(), fmt="ogg",
+    )
+    service = RecorderService(
+        bus, RecordingController(RecorderConfig().policy, legs_dir=str(tmp_path)), pipeline,
+        Spool(settings.recordings_dir / "spool"), journal=crm.outbox,
+    )
+    speech, rate = read_mono(korean / "porcupine_bixby_ko.wav")
+    job = make_job(tmp_path, write_leg(tmp_path / "m-customer.wav", speech, rate),
+                   write_leg(tmp_path / "m-agent.wav", speech, rate), recording_id="m1")
+    await service.start()
+    try:
+        await service.submit(job)  # what a ProcessRecording from the controller goes through
+        await asyncio.wait_for(service.idle(), 30)
+        async with asyncio.timeout(10):
+            while crm.outbox.counts() != (0, 0):  # noqa: ASYNC110  (the outbox offers no "drained" event)
+                await asyncio.sleep(0.05)
+        async with crm.sessions() as session:
+            rows = (await session.execute(select(Recording))).scalars().all()
+    finally:
+        await service.stop()
+        await crm.stop()
+
+    assert [(r.id, r.call_id, r.path, r.format) for r in rows] == [("m1", "m1", "2026/11/22/m1.ogg", "ogg")]
+    row = rows[0]
+    assert row.size_bytes == (settings.recordings_dir / "2026/11/22/m1.ogg").stat().st_size
+    assert abs((row.delete_after - row.started_at).total_seconds() - 90 * 86400) < 1
