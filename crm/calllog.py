@@ -111,6 +111,19 @@ class CallRecordData:
 
 
 _RECORD_FIELDS = dataclasses.fields(CallRecordData)
+_RECORD_DEFAULTS = {f.name: f.default for f in _RECORD_FIELDS if f.default is not dataclasses.MISSING}
+_RECORD_REQUIRED = frozenset(f.name for f in _RECORD_FIELDS) - frozenset(_RECORD_DEFAULTS)
+
+
+def complete_record_json(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (a `CallRecordData.to_json`, possibly from an older writer) with defaults filled in;
+    a missing required field or an unknown one raises TypeError, which the outbox treats as
+    permanent. Cheaper than a round trip through the dataclass, on the writer's hot path."""
+    missing = _RECORD_REQUIRED - data.keys()
+    unknown = data.keys() - _RECORD_DEFAULTS.keys() - _RECORD_REQUIRED
+    if missing or unknown:
+        raise TypeError(f"call record {data.get('call_id')!r}: missing {sorted(missing)}, unknown {sorted(unknown)}")
+    return {**_RECORD_DEFAULTS, **data}
 
 
 @dataclass(slots=True)

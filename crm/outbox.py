@@ -152,11 +152,13 @@ class Outbox:
 
     # -- reading, for the writer and for operators -------------------------------------------------
 
-    def take(self, limit: int) -> list[Entry]:
-        """The oldest `limit` live entries, in journal order (they stay until `remove`)."""
+    def take(self, limit: int, after: int = 0) -> list[Entry]:
+        """The oldest `limit` live entries after `after`, in journal order (they stay until
+        `remove`)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, kind, key, payload FROM outbox WHERE dead = 0 ORDER BY seq LIMIT ?", (limit,)
+                "SELECT seq, kind, key, payload FROM outbox WHERE dead = 0 AND seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
             ).fetchall()
         return [Entry(seq, kind, key, json.loads(payload)) for seq, kind, key, payload in rows]
 
@@ -220,16 +222,26 @@ class OutboxWriter:
         self.backoff_max_s = backoff_max_s
         self.written = 0
         self.failures = 0
+        self._next: asyncio.Future[list[Entry]] | None = None
 
     async def drain_once(self) -> int:
         """Write one batch; returns how many entries left the journal. Raises a transient error."""
-        entries = await asyncio.to_thread(self.outbox.take, self.batch_size)
+        entries = await self._next if self._next is not None else []
+        self._next = None
+        if not entries:  # nothing read ahead (or read before new entries came): read now
+            entries = await asyncio.to_thread(self.outbox.take, self.batch_size)
         if not entries:
             return 0
+        # Read (and parse) the next batch while this one is written.
+        self._next = asyncio.ensure_future(asyncio.to_thread(self.outbox.take, self.batch_size, entries[-1].seq))
         try:
             await write_entries(self.engine, entries)
         except PERMANENT_ERRORS:
             return await self._isolate(entries)
+        except BaseException:
+            self._next.cancel()  # this batch will be read again, and what follows it
+            self._next = None
+            raise
         await asyncio.to_thread(self.outbox.remove, [e.seq for e in entries])
         self.written += len(entries)
         return len(entries)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import aliased, selectinload
 
 from callcenter.events import AgentId, CustomerId
 from crm import models as m
-from crm.calllog import CallRecordData
+from crm.calllog import complete_record_json
 from crm.phones import InvalidNumber, normalise_number
 from crm.rfm import DEFAULT_TIER_CONFIG, CustomerFacts, TierConfig, score
 
@@ -318,9 +318,7 @@ async def write_call_records(conn: AsyncConnection, payloads: Sequence[dict[str,
     records: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for payload in payloads:
-        # Through the dataclass: a payload missing a required field or carrying an unknown one is
-        # refused here (TypeError: a permanent outbox error), and defaults fill the rest.
-        p = CallRecordData.from_json(payload).to_json()
+        p = complete_record_json(payload)
         row = {k: v for k, v in p.items() if k in _CALL_COLUMNS}
         for k in _CALL_TIMES:
             row[k] = utc(p[k])

@@ -175,14 +175,16 @@ async def test_a_record_the_database_refuses_is_kept_dead_and_does_not_block_the
         await outbox.put_call(record(1))
         await outbox.put("call", "call-2", bad)
         await outbox.put_call(record(3))
+        await outbox.put("call", "call-4", {**record(4).to_json(), "colour": "red"})  # a newer writer's field
         writer = OutboxWriter(outbox, engine)
-        assert await writer.drain_once() == 3
-        assert outbox.counts() == (0, 1)
-        [(entry, error)] = outbox.dead_entries()
-        assert entry.key == "call-2" and "NOT NULL" in error
+        assert await writer.drain_once() == 4
+        assert outbox.counts() == (0, 2)
+        [(entry2, error2), (entry4, error4)] = outbox.dead_entries()
+        assert entry2.key == "call-2" and "NOT NULL" in error2
+        assert (entry4.key, error4) == ("call-4", "call record 'call-4': missing [], unknown ['colour']")
         assert await db_counts(engine) == (2, 2, 10)
         assert "refused by the database, kept as dead" in caplog.text
-        assert outbox.revive() == 1 and outbox.counts() == (1, 0)
+        assert outbox.revive() == 2 and outbox.counts() == (2, 0)
     finally:
         outbox.close()
         await engine.dispose()
