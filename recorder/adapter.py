@@ -28,10 +28,9 @@ from recorder.control import INPUTS, RecordingController
 from recorder.jobs import JobOutcome, JobQueue
 from recorder.pipeline import PipelineResult, RecordingPipeline, Spool
 from recorder.postprocess import RecorderError
+from recorder.retention import DAY_S
 
 logger = logging.getLogger(__name__)
-
-DAY_S = 86400.0
 
 
 class Journal(Protocol):
