@@ -16,7 +16,6 @@ import logging
 from urllib.parse import urlsplit
 
 from emulator import audio
-from emulator.apps import APPLICATIONS, _play, record_utterance, wait_digit
 from emulator.dialplan import DialplanError, substitute
 from emulator.pbx import ChannelHungUp, LiveChannel, Pbx, Variables
 from pbx.agi import AgiEnvironment, AgiReply, encode_environment, encode_reply, parse_command_line
@@ -123,7 +122,7 @@ class AgiCommands:
         if self.pbx.sound_duration(file) is None:
             return ok(-1, endpos=0)
         started = self.pbx.clock.now()
-        _, digit = await _play(self.pbx, self.ch, file, escape or None)
+        _, digit = await self.pbx.play(self.ch, file, escape or None)
         played = self.pbx.clock.now() - started
         return ok(ord(digit) if digit else 0, endpos=round(played * audio.RATE))
 
@@ -132,11 +131,11 @@ class AgiCommands:
         timeout = int(args[1]) / 1000 if len(args) > 1 and int(args[1]) > 0 else DEFAULT_DIGIT_TIMEOUT_S
         max_digits = int(args[2]) if len(args) > 2 else 1024
         self.pbx.ask_input(self.ch)
-        _, first = await _play(self.pbx, self.ch, file, "0123456789*#")
+        _, first = await self.pbx.play(self.ch, file, "0123456789*#")
         digits = ""
         pending = first
         while len(digits) < max_digits:
-            digit = pending if pending is not None else await wait_digit(self.pbx, self.ch, timeout)
+            digit = pending if pending is not None else await self.pbx.wait_digit(self.ch, timeout)
             pending = None
             if digit is None:
                 # pbx.agi cannot encode an empty result; Asterisk writes exactly this line.
@@ -149,7 +148,7 @@ class AgiCommands:
     async def wait_for_digit(self, args: list[str]) -> AgiReply:
         timeout_ms = int(args[0])
         self.pbx.ask_input(self.ch)
-        digit = await wait_digit(self.pbx, self.ch, None if timeout_ms < 0 else timeout_ms / 1000)
+        digit = await self.pbx.wait_digit(self.ch, None if timeout_ms < 0 else timeout_ms / 1000)
         return ok(ord(digit) if digit else 0)
 
     async def record_file(self, args: list[str]) -> AgiReply:
@@ -163,7 +162,7 @@ class AgiCommands:
         if escape:
             self.pbx.ask_input(self.ch)
         max_s = timeout_ms / 1000 if timeout_ms > 0 else 3600.0
-        samples = record_utterance(self.ch, max_s=max_s)
+        samples = self.pbx.next_utterance(self.ch, max_s=max_s)
         samples = audio.concat(samples, audio.silence(min(silence_s, max_s - len(samples) / audio.RATE)))
         audio.write_wav(self.pbx.record_path(file, fmt), samples)
         await self.pbx.clock.sleep(len(samples) / audio.RATE)
@@ -188,7 +187,7 @@ class AgiCommands:
             return ""
 
     async def exec_(self, args: list[str]) -> AgiReply:
-        app = {k.lower(): v for k, v in APPLICATIONS.items()}.get(args[0].lower())
+        app = self.pbx.application(args[0])
         if app is None:
             return ok(-2)
         data = " ".join(args[1:])
@@ -200,7 +199,7 @@ class AgiCommands:
 
     async def say_digits(self, args: list[str]) -> AgiReply:
         files = "&".join(f"digits/{d}" for d in args[0] if d.isdigit())
-        _, digit = await _play(self.pbx, self.ch, files, args[1] or None)
+        _, digit = await self.pbx.play(self.ch, files, args[1] or None)
         return ok(ord(digit) if digit else 0)
 
     async def say_number(self, args: list[str]) -> AgiReply:

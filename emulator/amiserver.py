@@ -303,15 +303,17 @@ class AmiSession:
                 key, _, value = pair.partition("=")
                 if key.strip():
                     variables.append((key.strip(), value))
-        kwargs = {
-            "timeout_s": timeout_s, "caller_num": num, "caller_name": name, "variables": variables,
-            "context": context, "exten": exten, "priority": priority, "application": application,
-            "data": request.get("Data") or "", "channel_id": request.get("ChannelId") or "",
-            "other_channel_id": request.get("OtherChannelId") or "",
-        }
-        is_async = (request.get("Async") or "").lower() in ("true", "yes", "1", "on")
-        if not is_async:
-            answered, _, _ = await self.pbx.originate(channel, **kwargs)  # type: ignore[arg-type]
+        data = request.get("Data") or ""
+
+        def dial() -> Awaitable[tuple[bool, int, LiveChannel | None]]:
+            return self.pbx.originate(
+                channel, timeout_s=timeout_s, caller_num=num, caller_name=name, variables=variables,
+                context=context, exten=exten, priority=priority, application=application, data=data,
+                channel_id=request.get("ChannelId") or "", other_channel_id=request.get("OtherChannelId") or "",
+            )
+
+        if (request.get("Async") or "").lower() not in ("true", "yes", "1", "on"):
+            answered, _, _ = await dial()
             if answered:
                 self.ack(request, "Originate successfully queued")
             else:
@@ -321,10 +323,10 @@ class AmiSession:
         action_id = request.action_id or ""
 
         async def run() -> None:
-            answered, reason, ch = await self.pbx.originate(channel, **kwargs)  # type: ignore[arg-type]
+            answered, reason, ch = await dial()
             self.pbx.emit(originate_response(
                 action_id, answered, ch.name if ch else channel, reason, ch.uniqueid if ch else "",
-                num, name, context=context, exten=exten, application=application, data=kwargs["data"],  # type: ignore[arg-type]
+                num, name, context=context, exten=exten, application=application, data=data,
             ))
 
         self.pbx.spawn(run(), f"originate {channel}")

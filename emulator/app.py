@@ -22,6 +22,7 @@ from emulator.amiserver import AmiServer
 from emulator.apps import APPLICATIONS
 from emulator.clock import Clock
 from emulator.conffile import AmiUser, ami_users, pjsip_endpoints, read_conf
+from emulator.control import ControlServer
 from emulator.dialplan import load_dialplan
 from emulator.endpoints import CallerScript, PhoneBehaviour, ScriptError, TrunkBehaviour
 from emulator.pbx import LiveChannel, Pbx
@@ -71,6 +72,7 @@ class Emulator:
             rng=random.Random(config.seed),
             spool_dir=config.spool_dir,
             sounds_dir=config.sounds_dir,
+            applications=APPLICATIONS,
             trunk=TrunkBehaviour(),
         )
         if config.agi_host is not None:
@@ -79,13 +81,11 @@ class Emulator:
             self.pbx.globals["CC_AGI_PORT"] = str(config.agi_port)
         self.pbx.globals.update(config.globals)
         self.ami = AmiServer(self.pbx, self.users, host=config.ami_host, port=config.ami_port)
-        self.control: Any = None
+        self.control: ControlServer | None = None
 
     async def start(self) -> None:
         await self.ami.start()
         if self.config.control_port is not None:
-            from emulator.control import ControlServer  # control depends on this module's API
-
             self.control = ControlServer(self, port=self.config.control_port)
             await self.control.start()
         logger.info("emulator: AMI on %s:%s, dialplan %s", self.config.ami_host, self.ami.port,
@@ -110,7 +110,7 @@ class Emulator:
 
     @property
     def control_port(self) -> int | None:
-        return None if self.control is None else int(self.control.port)
+        return None if self.control is None else self.control.port
 
     # -- the Python control API -----------------------------------------------------------------
 

@@ -13,11 +13,11 @@ application missing here does not load at all.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 from emulator import audio
+from emulator.agiclient import run_agi
 from emulator.channels import RINGING, UP, user_event
 from emulator.dialplan import DialplanError, is_true, parse_goto, split_args
 from emulator.pbx import ChannelHungUp, LiveChannel, Pbx
@@ -25,23 +25,6 @@ from emulator.pbx import ChannelHungUp, LiveChannel, Pbx
 logger = logging.getLogger(__name__)
 
 App = Callable[[Pbx, LiveChannel, str], Awaitable[bool]]
-
-
-async def wait_digit(pbx: Pbx, ch: LiveChannel, seconds: float | None, accept: str | None = None) -> str | None:
-    """The next DTMF digit the channel receives within `seconds` (None: forever), or None.
-
-    Digits not in `accept` (when given) are consumed and ignored, as Asterisk's stream-and-wait does.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = None if seconds is None else loop.time() + pbx.clock.real(seconds)
-    while True:
-        timeout = None if deadline is None else max(0.0, deadline - loop.time())
-        try:
-            digit = await asyncio.wait_for(ch.dtmf.get(), timeout)
-        except TimeoutError:
-            return None
-        if accept is None or digit in accept:
-            return digit
 
 
 def _jump(pbx: Pbx, ch: LiveChannel, target: str) -> bool:
@@ -76,34 +59,16 @@ def _seconds(value: str, app: str) -> float:
         raise DialplanError(f"{app}: {value!r} is not a number of seconds") from None
 
 
-async def _play(pbx: Pbx, ch: LiveChannel, files: str, escape: str | None) -> tuple[bool, str | None]:
-    """Play `a&b&c`; returns (all found, the escape digit that interrupted it)."""
-    found = True
-    for name in files.split("&"):
-        length = pbx.sound_duration(name)
-        if length is None:
-            logger.warning("%s: sound file %s does not exist", ch.name, pbx.sound_path(name))
-            found = False
-            continue
-        if escape:
-            digit = await wait_digit(pbx, ch, length, escape)
-            if digit is not None:
-                return found, digit
-        else:
-            await pbx.clock.sleep(length)
-    return found, None
-
-
 async def playback(pbx: Pbx, ch: LiveChannel, data: str) -> bool:
     files = split_args(data)[0]
-    found, _ = await _play(pbx, ch, files, None)
+    found, _ = await pbx.play(ch, files, None)
     pbx.set_var(ch, "PLAYBACKSTATUS", "SUCCESS" if found else "FAILED")
     return False
 
 
 async def background(pbx: Pbx, ch: LiveChannel, data: str) -> bool:
     pbx.ask_input(ch)
-    _, digit = await _play(pbx, ch, split_args(data)[0], "0123456789*#")
+    _, digit = await pbx.play(ch, split_args(data)[0], "0123456789*#")
     if digit is None:
         return False
     return _goto_digit(pbx, ch, digit)
@@ -120,7 +85,7 @@ def _goto_digit(pbx: Pbx, ch: LiveChannel, digit: str) -> bool:
 async def wait_exten(pbx: Pbx, ch: LiveChannel, data: str) -> bool:
     args = split_args(data)
     pbx.ask_input(ch)
-    digit = await wait_digit(pbx, ch, _seconds(args[0], "WaitExten") if args[0] else None)
+    digit = await pbx.wait_digit(ch, _seconds(args[0], "WaitExten") if args[0] else None)
     if digit is None:
         if pbx.dialplan.extension(ch.context, "t") is None:
             return False
@@ -131,7 +96,7 @@ async def wait_exten(pbx: Pbx, ch: LiveChannel, data: str) -> bool:
 
 async def say_digits(pbx: Pbx, ch: LiveChannel, data: str) -> bool:
     digits = split_args(data)[0]
-    await _play(pbx, ch, "&".join(f"digits/{d}" for d in digits if d.isdigit()), None)
+    await pbx.play(ch, "&".join(f"digits/{d}" for d in digits if d.isdigit()), None)
     return False
 
 
@@ -187,8 +152,8 @@ async def exec_if(pbx: Pbx, ch: LiveChannel, data: str) -> bool:
     cond, sep, branches = data.partition("?")
     if not sep:
         raise DialplanError(f"ExecIf requires condition?app(args)[:app(args)], got {data!r}")
-    true, _, false = branches.partition(":")
-    chosen = (true if is_true(cond) else false).strip()
+    true, *rest = split_args(branches, ":")
+    chosen = (true if is_true(cond) else ":".join(rest)).strip()
     if not chosen:
         return False
     name, _, args = chosen.partition("(")
@@ -227,8 +192,6 @@ async def dial(pbx: Pbx, ch: LiveChannel, data: str) -> bool:
 
 
 async def agi(pbx: Pbx, ch: LiveChannel, data: str) -> bool:
-    from emulator.agiclient import run_agi  # the AGI client uses wait_digit and _play from here
-
     args = split_args(data)
     location = (ch.context, ch.exten, ch.priority)
     status = await run_agi(pbx, ch, args[0], args[1:])
@@ -295,22 +258,14 @@ async def voicemail(pbx: Pbx, ch: LiveChannel, data: str) -> bool:
     args = split_args(data)
     box, _, context = args[0].partition("@")
     pbx.answer(ch)
-    await _play(pbx, ch, "vm-intro&beep", None)
+    await pbx.play(ch, "vm-intro&beep", None)
     folder = pbx.spool_dir / "voicemail" / (context or "default") / box / "INBOX"
     msg = folder / f"msg{len(list(folder.glob('msg*.wav'))) if folder.exists() else 0:04d}.wav"
-    said = record_utterance(ch, max_s=180.0)
+    said = pbx.next_utterance(ch, max_s=180.0)
     audio.write_wav(msg, said)
     await pbx.clock.sleep(len(said) / audio.RATE)
     pbx.set_var(ch, "VMSTATUS", "SUCCESS")
     return False
-
-
-def record_utterance(ch: LiveChannel, *, max_s: float) -> audio.Samples:
-    """What the caller says next: their next scripted utterance, or two seconds of silence."""
-    if ch.utterances:
-        samples = audio.load_8k(ch.utterances.pop(0))
-        return samples[: round(max_s * audio.RATE)]
-    return audio.silence(min(2.0, max_s))
 
 
 async def verbose(pbx: Pbx, ch: LiveChannel, data: str) -> bool:

@@ -28,10 +28,12 @@ import contextlib
 import dataclasses
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from emulator.app import Emulator
 from emulator.endpoints import ScriptError
+
+if TYPE_CHECKING:
+    from emulator.app import Emulator
 
 logger = logging.getLogger(__name__)
 

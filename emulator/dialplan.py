@@ -368,8 +368,9 @@ def is_true(value: str) -> bool:
         return True
 
 
-def split_args(data: str) -> list[str]:
-    """Split application data on commas outside parentheses, brackets and double quotes."""
+def split_args(data: str, sep: str = ",") -> list[str]:
+    """Split application data on `sep` outside parentheses, brackets and double quotes, as
+    ast_app_separate_args does (so `ExecIf(c?UserEvent(a,B: 1):NoOp())` splits right)."""
     args: list[str] = []
     depth = 0
     quoted = False
@@ -381,7 +382,7 @@ def split_args(data: str) -> list[str]:
             depth += 1
         elif not quoted and c in ")]}":
             depth -= 1
-        elif c == "," and depth == 0 and not quoted:
+        elif c == sep and depth == 0 and not quoted:
             args.append("".join(current))
             current = []
             continue

@@ -29,7 +29,7 @@ import itertools
 import logging
 import random
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,10 @@ logger = logging.getLogger(__name__)
 ASTERISK_VERSION = "20.20.1"
 TRUNK = "pstn-trunk"
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+
+# A dialplan application: (pbx, channel, substituted data) -> whether it moved the channel.
+Application = Callable[["Pbx", "LiveChannel", str], Awaitable[bool]]
 
 
 class ChannelHungUp(Exception):
@@ -130,9 +134,12 @@ class Pbx:
         rng: random.Random,
         spool_dir: Path,
         sounds_dir: Path,
+        applications: Mapping[str, Application],
         trunk: TrunkBehaviour | None = None,
     ) -> None:
         self.dialplan = dialplan
+        self.applications = dict(applications)
+        self._applications_lower = {name.lower(): app for name, app in applications.items()}
         self.globals = dict(dialplan.globals)
         self.endpoint_contexts = endpoints
         self.clock = clock
@@ -275,10 +282,11 @@ class Pbx:
         ch.context, ch.exten, ch.priority = context, exten, priority
         ch.task = asyncio.get_running_loop().create_task(self._run(ch), name=f"dialplan {ch.name}")
 
-    async def _run(self, ch: LiveChannel) -> None:
-        # Imported here: apps imports this module for its types.
-        from emulator.apps import APPLICATIONS
+    def application(self, name: str) -> Application | None:
+        """A dialplan application by name, in any case (as Asterisk looks them up)."""
+        return self._applications_lower.get(name.lower())
 
+    async def _run(self, ch: LiveChannel) -> None:
         step = None
         try:
             while not ch.hungup:
@@ -289,7 +297,7 @@ class Pbx:
                 data = substitute(step.data, Variables(self, ch))
                 ch.application, ch.appdata = step.app, data
                 self.emit(newexten(ch, step.app, data))
-                jumped = await APPLICATIONS[step.app](self, ch, data)
+                jumped = await self.applications[step.app](self, ch, data)
                 if not jumped:
                     ch.priority += 1
         except ChannelHungUp:
@@ -438,6 +446,47 @@ class Pbx:
                                 ("Direction", direction), klass="dtmf"))
         if received:
             ch.dtmf.put_nowait(digit)
+
+    async def wait_digit(self, ch: LiveChannel, seconds: float | None, accept: str | None = None) -> str | None:
+        """The next DTMF digit `ch` receives within `seconds` of emulated time (None: forever).
+
+        Digits not in `accept` (when given) are consumed and ignored, as stream-and-wait does.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if seconds is None else loop.time() + self.clock.real(seconds)
+        while True:
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                digit = await asyncio.wait_for(ch.dtmf.get(), timeout)
+            except TimeoutError:
+                return None
+            if accept is None or digit in accept:
+                return digit
+
+    async def play(self, ch: LiveChannel, files: str, escape: str | None) -> tuple[bool, str | None]:
+        """Play `a&b&c` for as long as the sound files last; returns (all found, the escape digit
+        that interrupted it, if any)."""
+        found = True
+        for name in files.split("&"):
+            length = self.sound_duration(name)
+            if length is None:
+                logger.warning("%s: sound file %s does not exist", ch.name, self.sound_path(name))
+                found = False
+                continue
+            if escape:
+                digit = await self.wait_digit(ch, length, escape)
+                if digit is not None:
+                    return found, digit
+            else:
+                await self.clock.sleep(length)
+        return found, None
+
+    def next_utterance(self, ch: LiveChannel, *, max_s: float) -> audio.Samples:
+        """What the caller says next: their next scripted utterance, or two seconds of silence."""
+        if ch.utterances:
+            samples = audio.load_8k(ch.utterances.pop(0))
+            return samples[: round(max_s * audio.RATE)]
+        return audio.silence(min(2.0, max_s))
 
     def ask_input(self, ch: LiveChannel) -> None:
         """The dialplan/IVR waits for digits now: a scripted caller presses the next ones."""
@@ -741,9 +790,7 @@ class Pbx:
             self.start_dialplan(ch, context, exten, self.dialplan.resolve_priority(context, exten, priority))
 
     def start_application(self, ch: LiveChannel, application: str, data: str) -> None:
-        from emulator.apps import APPLICATIONS
-
-        app = {k.lower(): v for k, v in APPLICATIONS.items()}.get(application.lower())
+        app = self.application(application)
         if app is None:
             raise DialplanError(f"unknown application '{application}'")
 
@@ -888,7 +935,6 @@ class Variables:
             "UNIQUEID": lambda: ch.uniqueid,
             "CHANNEL": lambda: ch.name,
             "EPOCH": lambda: str(int(self.pbx.clock.now())),
-            "CALLERID(num)": lambda: ch.caller_num,
         }.get(name)
         if builtin is not None:
             return builtin()
