@@ -593,15 +593,12 @@ class AcdEngine:
             self._index_ready(agent)
             return
         self._remove_from_group(best)
+        ranked = sorted(compared, key=lambda c: (c.key, c.seq)) if len(compared) > 1 else compared
         candidates = tuple(
             DecisionCandidate(id=c.id, score=(round(c.key - now, 3),), note=f"{c.queue} {c.priority_class}")
-            for c in sorted(compared, key=lambda c: (c.key, c.seq))[: self.config.explain_limit]
+            for c in ranked[: self.config.explain_limit]
         )
-        tie = ""
-        if len(compared) > 1:
-            ranked = sorted(compared, key=lambda c: (c.key, c.seq))
-            if ranked[0].key == ranked[1].key:
-                tie = "equal call scores: the call queued first"
+        tie = "equal call scores: the call queued first" if len(ranked) > 1 and ranked[0].key == ranked[1].key else ""
         self._offer(best, agent, now, trigger, out, candidates, len(compared), (), (), tie)
 
     def _candidate_agents(self, queue: QueueName, reqs: Reqs) -> Iterator[AgentRecord]:
@@ -807,20 +804,34 @@ class AcdEngine:
             heapq.heappop(heap)
         return None
 
-    def _index_keys(self, agent: AgentRecord) -> list[tuple[str, str, int]]:
-        keys: list[tuple[str, str, int]] = []
-        for q in agent.queues:
-            keys.append((q, "", 0))
-            keys.extend((q, skill, level) for skill, level in agent.skills.items())
-        return keys
+    @staticmethod
+    def _index_keys(agent: AgentRecord) -> tuple[tuple[str, str, int], ...]:
+        """The (queue, skill, level) and (queue, "", 0) index entries of an agent; cached until
+        its profile changes."""
+        if agent.index_keys is None:
+            keys: list[tuple[str, str, int]] = []
+            for q in agent.queues:
+                keys.append((q, "", 0))
+                keys.extend((q, skill, level) for skill, level in agent.skills.items())
+            agent.index_keys = tuple(keys)
+        return agent.index_keys
 
     def _index_ready(self, agent: AgentRecord) -> None:
+        agent.indexed = True
+        ready = self._ready
         for key in self._index_keys(agent):
-            self._ready.setdefault(key, set()).add(agent.id)
+            pool = ready.get(key)
+            if pool is None:
+                pool = ready[key] = set()
+            pool.add(agent.id)
 
     def _unindex_ready(self, agent: AgentRecord) -> None:
+        if not agent.indexed:
+            return
+        agent.indexed = False
+        ready = self._ready
         for key in self._index_keys(agent):
-            pool = self._ready.get(key)
+            pool = ready.get(key)
             if pool is not None:
                 pool.discard(agent.id)
 
@@ -853,6 +864,7 @@ class AcdEngine:
                     self._join(agent, q)
             agent.skills = skill_map
             agent.queues = known_queues
+            agent.index_keys = None
             if staffed:
                 self._count_staffed(agent, +1)
         agent.max_calls = max_calls

@@ -114,6 +114,8 @@ class AgentRecord:
     busy_s: float = 0.0  # reserved + on call + wrap-up, since login
     busy_since: float | None = None
     calls_handled: int = 0  # since login
+    index_keys: tuple[tuple[str, str, int], ...] | None = None  # the engine's cache
+    indexed: bool = False  # in the engine's ready index
 
     def occupancy(self, now: float) -> float:
         logged = now - self.login_at
