@@ -2,6 +2,7 @@
 
 * Routing and the IVR: `lookup_by_ani(session, ani) -> CustomerCard | None` (one index probe on
   the normalised number, plus the last interactions), `get_customer_card(session, customer_id)`.
+* The dialer, before every dial: `is_do_not_call(session, number, now=...)`.
 * The ACD at start: `load_queues(session)`, `load_agents(session)`.
 * CTI login: `authenticate(session, username, password) -> AgentAccount | None`, `hash_password`.
 * The outbox writers (`write_call_records`, ...): idempotent upserts keyed by the natural key, so
@@ -190,6 +191,24 @@ async def get_customer_card(
 ) -> CustomerCard | None:
     key = int(customer_id) if str(customer_id).isdigit() else -1
     return _card((await session.execute(_ID_QUERY, {"id": key})).all(), tiers)
+
+
+async def is_do_not_call(session: AsyncSession, number: str, *, now: dt.datetime) -> bool:
+    """True when `number` must not be dialled: on the DNC list (and not expired), or belonging to
+    a customer flagged do-not-call. A number that is not a number is never dialled either."""
+    try:
+        key = normalise_number(number)
+    except InvalidNumber:
+        return True
+    listed = select(m.DncEntry.number).where(
+        m.DncEntry.number == key, (m.DncEntry.expires_at.is_(None)) | (m.DncEntry.expires_at > now)
+    )
+    flagged = (
+        select(m.CustomerPhone.number)
+        .join(m.Customer, m.Customer.id == m.CustomerPhone.customer_id)
+        .where(m.CustomerPhone.number == key, m.Customer.do_not_call.is_(True))
+    )
+    return (await session.execute(listed.union_all(flagged).limit(1))).first() is not None
 
 
 # ------------------------------------------------------------------------------------------------

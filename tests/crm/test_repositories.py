@@ -12,6 +12,7 @@ from crm.repositories import (
     authenticate,
     get_customer_card,
     hash_password,
+    is_do_not_call,
     load_agents,
     load_queues,
     lookup_by_ani,
@@ -151,3 +152,24 @@ async def test_agents_log_in_with_argon2_passwords_and_load_with_skills(
             ("general", (("general", 1),), None, 20.0),
             ("vip", (("vip", 3),), "general", 10.0),
         ]
+
+
+async def test_do_not_call_covers_the_list_expiry_and_flagged_customers(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await _two_customers(sessions)
+    async with sessions() as s:
+        customer = await s.get(m.Customer, 2)
+        assert customer is not None
+        customer.do_not_call = True
+        s.add(m.DncEntry(number="13600136000", source="regulator", added_at=T0))
+        s.add(m.DncEntry(number="13500135000", added_at=T0, expires_at=T0 + dt.timedelta(days=30)))
+        await s.commit()
+    async with sessions() as s:
+        now = T0 + dt.timedelta(days=1)
+        assert await is_do_not_call(s, "+86 136 0013 6000", now=now)  # listed
+        assert await is_do_not_call(s, "13900139000", now=now)  # the customer asked not to be called
+        assert await is_do_not_call(s, "13500135000", now=now)
+        assert not await is_do_not_call(s, "13500135000", now=T0 + dt.timedelta(days=31))  # expired
+        assert not await is_do_not_call(s, "13800138000", now=now)
+        assert await is_do_not_call(s, "not a number", now=now)
