@@ -41,8 +41,10 @@ Handler = Callable[["AmiSession", AmiMessage], Awaitable[None]]
 
 
 class AmiServer:
-    def __init__(self, pbx: Pbx, users: dict[str, AmiUser], *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, pbx: Pbx, users: dict[str, AmiUser], *, host: str = "127.0.0.1", port: int = 0,
+                 timestamps: bool = False) -> None:
         self.pbx = pbx
+        self.timestamps = timestamps
         self.users = users
         self.host = host
         self.requested_port = port
@@ -79,7 +81,7 @@ class AmiServer:
         for session in list(self.sessions):
             if session.wants(event.klass):
                 if data is None:
-                    data = bytes(event_message(event))
+                    data = bytes(event_message(event, self.pbx.clock.now() if self.timestamps else None))
                 session.write(data)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -566,7 +568,7 @@ class AmiSession:
             seconds = int(now - ch.created_at)
             duration = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
             self.write(bytes(AmiMessage.event("CoreShowChannel", [
-                *aid, *snapshot(ch), ("Application", ch.application), ("ApplicationData", ch.appdata),
+                *aid, *self.pbx.with_chanvars(snapshot(ch)), ("Application", ch.application), ("ApplicationData", ch.appdata),
                 ("Duration", duration), ("BridgeId", ch.bridge.uniqueid if ch.bridge else ""),
             ])))
         self.write(bytes(AmiMessage.event("CoreShowChannelsComplete", [
@@ -587,7 +589,7 @@ class AmiSession:
         now = self.pbx.clock.now()
         for ch in channels:
             self.write(bytes(AmiMessage.event("Status", [
-                ("Privilege", "Call"), *snapshot(ch), ("Type", ch.tech), ("DNID", ch.dnid),
+                ("Privilege", "Call"), *self.pbx.with_chanvars(snapshot(ch)), ("Type", ch.tech), ("DNID", ch.dnid),
                 ("EffectiveConnectedLineNum", ch.connected_num or "<unknown>"),
                 ("EffectiveConnectedLineName", ch.connected_name or "<unknown>"),
                 ("TimeToHangup", "0"), ("BridgeID", ch.bridge.uniqueid if ch.bridge else ""),

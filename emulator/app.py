@@ -21,7 +21,7 @@ from typing import Any
 from emulator.amiserver import AmiServer
 from emulator.apps import APPLICATIONS
 from emulator.clock import Clock
-from emulator.conffile import AmiUser, ami_users, pjsip_endpoints, read_conf
+from emulator.conffile import AmiUser, ami_users, manager_general, pjsip_endpoints, read_conf
 from emulator.control import ControlServer
 from emulator.dialplan import load_dialplan
 from emulator.endpoints import CallerScript, PhoneBehaviour, ScriptError, TrunkBehaviour
@@ -61,7 +61,9 @@ class Emulator:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         conf = config.conf_dir
-        self.users: dict[str, AmiUser] = ami_users(read_conf(conf / "manager.conf"))
+        manager = read_conf(conf / "manager.conf")
+        self.users: dict[str, AmiUser] = ami_users(manager)
+        general = manager_general(manager)
         endpoints = pjsip_endpoints(read_conf(conf / "pjsip.conf"))
         dialplan = load_dialplan(conf / "extensions.conf", APPLICATIONS)
         self.clock = Clock(config.clock_scale)
@@ -80,7 +82,9 @@ class Emulator:
         if config.agi_port is not None:
             self.pbx.globals["CC_AGI_PORT"] = str(config.agi_port)
         self.pbx.globals.update(config.globals)
-        self.ami = AmiServer(self.pbx, self.users, host=config.ami_host, port=config.ami_port)
+        self.pbx.channelvars = general.channelvars
+        self.ami = AmiServer(self.pbx, self.users, host=config.ami_host, port=config.ami_port,
+                             timestamps=general.timestampevents)
         self.control: ControlServer | None = None
 
     async def start(self) -> None:

@@ -22,6 +22,7 @@ Pure data and formatting: no I/O, no clock (timestamps come in as arguments).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -152,9 +153,32 @@ def bridge_snapshot(bridge: Bridge, prefix: str = "") -> Headers:
     ]
 
 
-def event_message(event: AmiEvent) -> AmiMessage:
-    """The event as Asterisk writes it from the manager_event path: Event, Privilege, body."""
-    return AmiMessage.event(event.name, [("Privilege", f"{event.klass},all"), *event.headers])
+def event_message(event: AmiEvent, timestamp: float | None = None) -> AmiMessage:
+    """The event as Asterisk writes it from the manager_event path: Event, Privilege, then
+    `Timestamp` when manager.conf has `timestampevents = yes`, then the body."""
+    first = [("Privilege", f"{event.klass},all")]
+    if timestamp is not None:
+        first.append(("Timestamp", f"{timestamp:.6f}"))
+    return AmiMessage.event(event.name, [*first, *event.headers])
+
+
+def with_chanvars(headers: Headers, names: tuple[str, ...], variables: Callable[[str], dict[str, str] | None]) -> Headers:
+    """Add manager.conf `channelvars` to every channel snapshot block: after `<prefix>Linkedid`,
+    one `<prefix>ChanVariable: name=value` per name, empty values included. `variables` maps a
+    Uniqueid to that channel's variables."""
+    if not names:
+        return headers
+    out: Headers = []
+    uniqueid: dict[str, str] = {}
+    for key, value in headers:
+        out.append((key, value))
+        if key.endswith("Uniqueid"):
+            uniqueid[key[: -len("Uniqueid")]] = value
+        elif key.endswith("Linkedid") and key[: -len("Linkedid")] in uniqueid:
+            prefix = key[: -len("Linkedid")]
+            values = variables(uniqueid[prefix]) or {}
+            out.extend((f"{prefix}ChanVariable", f"{n}={c_escape(values.get(n, ''))}") for n in names)
+    return out
 
 
 def channel_event(name: str, ch: Channel, *extra: tuple[str, str], klass: str = "call") -> AmiEvent:

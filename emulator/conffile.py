@@ -103,3 +103,19 @@ def ami_users(sections: list[Section]) -> dict[str, AmiUser]:
 def pjsip_endpoints(sections: list[Section]) -> dict[str, str]:
     """Endpoint name -> its dialplan context, for the `type = endpoint` sections of pjsip.conf."""
     return {s.name: s.get("context", "default") for s in sections if s.get("type") == "endpoint"}
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerGeneral:
+    """manager.conf [general] settings that change what events look like."""
+
+    channelvars: tuple[str, ...] = ()
+    timestampevents: bool = False
+
+
+def manager_general(sections: list[Section]) -> ManagerGeneral:
+    for s in sections:
+        if s.name == "general":
+            names = tuple(n.strip() for n in s.get("channelvars").split(",") if n.strip())
+            return ManagerGeneral(names, s.get("timestampevents").lower() in ("yes", "true", "on", "1"))
+    return ManagerGeneral()

@@ -54,6 +54,7 @@ from emulator.channels import (
     newexten,
     snapshot,
     varset,
+    with_chanvars,
 )
 from emulator.channels import (
     blind_transfer as blind_transfer_event,
@@ -149,6 +150,8 @@ class Pbx:
         self.trunk = trunk or TrunkBehaviour()
         self.phones: dict[str, PhoneBehaviour] = {}
         self.channels: dict[str, LiveChannel] = {}
+        self._by_uniqueid: dict[str, LiveChannel] = {}
+        self.channelvars: tuple[str, ...] = ()  # manager.conf channelvars
         self.bridges: dict[str, Bridge] = {}
         self.subscribers: list[Callable[[AmiEvent], None]] = []
         self.stats = PbxStats()
@@ -164,6 +167,8 @@ class Pbx:
 
     def emit(self, event: AmiEvent) -> None:
         self.stats.events += 1
+        if self.channelvars:
+            event = event._replace(headers=self.with_chanvars(event.headers))
         for subscriber in list(self.subscribers):
             try:
                 subscriber(event)
@@ -181,10 +186,11 @@ class Pbx:
         return self.channels.get(name)
 
     def by_uniqueid(self, uniqueid: str) -> LiveChannel | None:
-        for ch in self.channels.values():
-            if ch.uniqueid == uniqueid:
-                return ch
-        return None
+        return self._by_uniqueid.get(uniqueid)
+
+    def with_chanvars(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return with_chanvars(headers, self.channelvars,
+                             lambda uid: ch.variables if (ch := self._by_uniqueid.get(uid)) else None)
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """A background task the PBX keeps a reference to until it ends (and whose errors it logs)."""
@@ -239,6 +245,7 @@ class Pbx:
             dnid=dnid,
         )
         self.channels[ch.name] = ch
+        self._by_uniqueid[ch.uniqueid] = ch
         self.idle.clear()
         self.stats.channels_created += 1
         self.emit(channel_event("Newchannel", ch))
@@ -365,6 +372,7 @@ class Pbx:
             self.spawn(self.hangup(peer, cause, "SoftHangupRequest"), f"local hangup {peer.name}")
         self.emit(hangup_event(ch))
         self.channels.pop(ch.name, None)
+        self._by_uniqueid.pop(ch.uniqueid, None)
         if not self.channels:
             self.idle.set()
         ch.ended.set()

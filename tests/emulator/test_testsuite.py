@@ -202,3 +202,25 @@ async def test_dial_busy_and_unregistered(make_emulator, ami_probe) -> None:
     assert [m.get("DialStatus") for m in probe.find("DialEnd", Channel=call.channel)] == ["BUSY"]
     assert not probe.find("Newchannel", Channel="PJSIP/1002-.*")  # no channel for an absent phone
     assert emulator.channel(call.channel) is not None
+
+
+async def test_manager_vars_and_timestamps(make_emulator, ami_probe, shared_dir: Path, tmp_path: Path) -> None:
+    # tests/manager/manager_vars: manager.conf channelvars add ChanVariable lines, empty ones too.
+    base = shared_dir / TESTS / "manager/manager_vars/configs/ast1"
+    conf = conf_dir(tmp_path, base / "extensions.conf")
+    general = (base / "manager.general.conf.inc").read_text().strip()
+    users = (DEFAULT_CONF_DIR / "manager.conf").read_text().split("[callcenter]", 1)[1]
+    (conf / "manager.conf").write_text(f"[general]\n{general}\ntimestampevents = yes\n\n[callcenter]{users}")
+    emulator: Emulator = await make_emulator(conf_dir=conf, clock_scale=10.0)
+    probe: AmiProbe = await ami_probe(emulator)
+    await probe.action("Originate", Channel="Local/s@default", Application="Echo", Data="", Async="true")
+    varset = await probe.wait_event("VarSet", Variable="foo")
+    assert varset.get("Value") == "bar"
+    assert varset.get_all("ChanVariable") == ["foo=bar", "does_not_exist="]
+    (newexten,) = probe.find("Newexten", Exten="s", Context="default", Priority="3")
+    assert newexten.get_all("ChanVariable") == ["foo=", "does_not_exist="]
+    names = [k for k, _ in newexten.headers]
+    assert names[:3] == ["Event", "Privilege", "Timestamp"]
+    assert names[names.index("Linkedid") + 1 : names.index("Linkedid") + 3] == ["ChanVariable", "ChanVariable"]
+    dial = (await probe.wait_event("DialBegin")).headers
+    assert ("DestChanVariable", "does_not_exist=") in dial
