@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from emulator.app import Emulator
-from emulator.endpoints import CallerScript, ScriptError
+from emulator.endpoints import CallerScript, PhoneBehaviour, ScriptError, TrunkBehaviour
 from emulator.traffic import TrafficProfile, arrivals, run_traffic
 from tests.integration.conftest import AmiProbe
 
@@ -182,3 +182,21 @@ def test_cli_reports_a_bad_dialplan(tmp_path: Path) -> None:
                             env={**os.environ, "CALLCENTER_DATA_DIR": str(tmp_path)})
     assert result.returncode == 1
     assert result.stderr.strip().endswith("callcenter emulator: extensions.conf:2: unknown application 'Nope'")
+
+
+def test_trunk_outcomes_follow_their_rates() -> None:
+    trunk = TrunkBehaviour(answer_rate=0.5, busy_rate=0.2, machine_rate=0.1, answer_after_s=(1.0, 2.0))
+    rng = random.Random(5)
+    draws = [trunk.draw(f"1390000{n:04d}", rng) for n in range(5000)]
+    answered = [d for d in draws if d.answer and not d.busy and not d.machine]
+    share = {
+        "answer": len(answered) / 5000,
+        "machine": sum(d.machine for d in draws) / 5000,
+        "busy": sum(d.busy for d in draws) / 5000,
+        "no_answer": sum(not d.answer for d in draws) / 5000,
+    }
+    for outcome, rate in (("answer", 0.5), ("machine", 0.1), ("busy", 0.2), ("no_answer", 0.2)):
+        assert abs(share[outcome] - rate) < 0.025, (outcome, share)
+    assert all(1.0 <= d.answer_after_s <= 2.0 for d in answered)
+    trunk.overrides["13900000000"] = PhoneBehaviour(busy=True)
+    assert trunk.draw("13900000000", rng).busy

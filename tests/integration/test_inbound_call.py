@@ -171,3 +171,34 @@ async def test_a_client_disconnecting_mid_call_does_not_disturb_the_call(make_em
     assert hangup.get("Cause") == "16"
     reply = await staying.action("Ping")
     assert reply.get("Ping") == "Pong"
+
+
+async def test_mixmonitor_writes_the_two_legs_and_their_mix(make_emulator, ami_probe, shared_dir: Path,
+                                                            tmp_path: Path) -> None:
+    emulator: Emulator = await make_emulator(agi_port=1, clock_scale=10.0)
+    probe: AmiProbe = await ami_probe(emulator)
+    emulator.set_endpoint("1003", answer_after_s=0.5, talk_s=None)
+    call = emulator.place_call({"ani": "13800138000", "dnis": "10086",
+                                "utterances": [str(shared_dir / UTTERANCE)], "talk_s": 30.0})
+    await probe.wait_event("MusicOnHoldStart", Channel=call.channel)
+    await probe.action("Setvar", Channel=call.channel, Variable="ACD_AGENT_INTERFACE", Value="PJSIP/1003")
+    await probe.action("Redirect", Channel=call.channel, Context="acd-connect", Exten="s", Priority="1")
+    await probe.wait_event("BridgeEnter", Channel=call.channel)
+    rx, tx, mixed = tmp_path / "rx.wav", tmp_path / "tx.wav", tmp_path / "mix.wav"
+    started = await probe.action("MixMonitor", Channel=call.channel, File=str(mixed), Options=f"r({rx})t({tx})")
+    assert [k for k, _ in started.headers] == ["Response", "ActionID", "MixMonitorID"]
+    await asyncio.sleep(1.0)  # 10 s of conversation
+    stopped = await probe.action("StopMixMonitor", Channel=call.channel, MixMonitorID=started.get("MixMonitorID"))
+    assert stopped.headers == (("Response", "Success"), ("ActionID", stopped.get("ActionID")))
+    await probe.wait_event("MixMonitorStop", Channel=call.channel)
+    legs = {}
+    for path in (rx, tx, mixed):
+        samples, rate = sf.read(path, dtype="int16")
+        assert rate == 8000 and abs(len(samples) / 8000 - 10.0) < 1.0
+        legs[path] = samples.astype("int32")
+    n = min(len(v) for v in legs.values())
+    caller, agent, mix = legs[rx][:n], legs[tx][:n], legs[mixed][:n]
+    assert abs(caller).mean() > 100 and abs(agent).mean() > 100  # both sides spoke
+    assert not (caller == agent).all()
+    assert (abs(mix - (caller + agent).clip(-32768, 32767)) <= 1).all()
+    await emulator.far_end_hangup(call.channel)
