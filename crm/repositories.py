@@ -342,12 +342,36 @@ async def write_call_records(conn: AsyncConnection, payloads: Sequence[dict[str,
         for k in _CALL_TIMES:
             row[k] = utc(p[k])
         records.append(row)
-        events.extend(
-            {"call_id": p["call_id"], "seq": i, "type": e["type"], "at": utc(e["at"]), "payload": e}
-            for i, e in enumerate(p["events"])
-        )
+        events.extend((p["call_id"], i, e["type"], utc(e["at"]), e) for i, e in enumerate(p["events"]))
     await _upsert(conn, m.table_of(m.CallRecord), records, ["call_id"])
-    await _upsert(conn, m.table_of(m.CallEvent), events, ["call_id", "seq"], update_=False)
+    await _insert_events(conn, events)
+
+
+_EVENT_COLUMNS = ("call_id", "seq", "type", "at", "payload")
+
+
+async def _insert_events(conn: AsyncConnection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert-or-ignore call events, keyed by (call_id, seq).
+
+    NOTE(crm): five rows per call made SQLAlchemy's per-row statement work most of the writer's
+    cost, so this goes to the driver's executemany directly, with the columns' own bind
+    processors (the same UTC and JSON conversions SQLAlchemy would apply)."""
+    if not rows:
+        return
+    rows = list({(r[0], r[1]): r for r in rows}.values())
+    dialect = conn.dialect
+    table = m.table_of(m.CallEvent)
+    procs = [table.c[name].type.bind_processor(dialect) for name in _EVENT_COLUMNS]
+    params = [tuple(v if proc is None else proc(v) for proc, v in zip(procs, row, strict=True)) for row in rows]
+    if dialect.paramstyle == "qmark":
+        marks = ", ".join("?" for _ in _EVENT_COLUMNS)
+    else:  # asyncpg: numeric_dollar
+        marks = ", ".join(f"${i}" for i in range(1, len(_EVENT_COLUMNS) + 1))
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(_EVENT_COLUMNS)}) VALUES ({marks}) "  # noqa: S608 - fixed names
+        "ON CONFLICT (call_id, seq) DO NOTHING"
+    )
+    await conn.exec_driver_sql(sql, params)
 
 
 async def write_agent_states(conn: AsyncConnection, payloads: Sequence[dict[str, Any]]) -> None:

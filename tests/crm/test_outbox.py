@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from crm import models as m
 from crm.calllog import CallLogger, CallRecordBuilder, CallRecordData
 from crm.db import make_engine, upgrade
 from crm.outbox import Outbox, OutboxWriter, write_entries
+from crm.repositories import write_call_records
 from crm.service import Crm
 
 from .conftest import create_pg_database, drop_pg_database
@@ -288,3 +290,18 @@ async def test_crm_service_logs_calls_and_agent_states_from_the_bus(tmp_path: Pa
         assert [tuple(s) for s in states] == [("1001", "on-call")]
     finally:
         await engine.dispose()
+
+
+async def test_record_writer_is_idempotent_and_stores_events_exactly(engine: AsyncEngine) -> None:
+    records = [record(n).to_json() for n in range(3)]
+    for _ in range(2):  # the second delivery changes nothing
+        async with engine.begin() as conn:
+            await write_call_records(conn, [*records, records[1]])  # a batch may repeat a key
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(m.CallEvent).order_by(m.CallEvent.call_id, m.CallEvent.seq))).all()
+    assert [(r.call_id, r.seq, r.type, r.at, r.payload) for r in rows] == [
+        (p["call_id"], i, e["type"], dt.datetime.fromtimestamp(e["at"], dt.UTC), e)
+        for p in records
+        for i, e in enumerate(p["events"])
+    ]
+    assert await db_counts(engine) == (3, 3, 15)
