@@ -93,6 +93,10 @@ def _process(args: argparse.Namespace) -> int:
             print(f"callcenter: {name}: a {type(job).__name__}, not a cmd.process-recording", file=sys.stderr)
             return 1
         spool.put(job)
+    pending = spool.pending()
+    if not pending:
+        print("no recording jobs are waiting", file=sys.stderr)
+        return 0
     index = open_index(settings)
     try:
         pipeline = RecordingPipeline(
@@ -103,7 +107,7 @@ def _process(args: argparse.Namespace) -> int:
             recognizer=None if args.no_transcribe else recognizer_from_settings(settings),
             keep_legs=args.keep_legs,
         )
-        outcomes = asyncio.run(run_jobs(pipeline, spool, spool.pending(), max_attempts=args.attempts))
+        outcomes = asyncio.run(run_jobs(pipeline, spool, pending, max_attempts=args.attempts))
     finally:
         index.close()
     for o in outcomes:
@@ -114,8 +118,6 @@ def _process(args: argparse.Namespace) -> int:
                   f"sha256 {r.sha256}, {o.result.words} words{flag})")
         else:
             print(f"{o.job.recording_id}: failed after {o.attempts} attempt(s): {o.error}", file=sys.stderr)
-    if not outcomes:
-        print("no recording jobs are waiting", file=sys.stderr)
     return 0 if all(o.ok for o in outcomes) else 1
 
 
