@@ -1016,8 +1016,8 @@ class StartRecording:
     recording_id: RecordingId
     file: str
     options: str = ""
-    rx_file: str = ""  # separate legs: what the channel hears / says
-    tx_file: str = ""
+    rx_file: str = ""  # separate legs: MixMonitor r(), what the channel says (read from it)
+    tx_file: str = ""  # MixMonitor t(), what the channel hears (written to it)
 
 
 @message("cmd.stop-recording")
