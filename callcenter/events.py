@@ -1084,3 +1084,126 @@ class Announce:
 class OfferCallback:
     call_id: CallId
     reason: str = ""
+
+
+# --------------------------------------------------------------------------------------------
+# CTI (cti/ sends these to desktops, supervisors and wallboards; an agent's clicks become the
+# facts and commands above, plus these)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PopInteraction:
+    call_id: str
+    at: float
+    queue: str | None = None
+    agent_id: str | None = None
+    outcome: str = ""
+    disposition: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PopCustomer:
+    """The customer card of a screen pop (money as a decimal string, never a float)."""
+
+    customer_id: CustomerId
+    account_number: str
+    name: str
+    tier: str
+    segment: str
+    balance: str
+    plan: str = ""
+    language: str = ""
+    open_complaints: int = 0
+    last_interactions: tuple[PopInteraction, ...] = ()
+
+
+@message("cti.screen-pop")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScreenPop:
+    """What the agent's desktop shows when a call is offered, before the agent picks up."""
+
+    call_id: CallId
+    agent_id: AgentId
+    ani: str
+    dnis: str
+    queue: QueueName | None = None
+    priority_class: str = ""
+    ivr_flow: str = ""
+    ivr_path: tuple[str, ...] = ()
+    ivr_inputs: tuple[tuple[str, str], ...] = ()
+    waited_s: float = 0.0
+    routing_summary: str = ""
+    customer: PopCustomer | None = None
+    recording_id: RecordingId | None = None
+    at: float
+
+
+@message("cti.callback-requested")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackRequested:
+    """An agent asked for the customer to be called back (the dialer or a person acts on it)."""
+
+    call_id: CallId | None
+    agent_id: AgentId
+    number: str
+    not_before: float | None = None
+    notes: str = ""
+    at: float
+
+
+@message("cti.request-done")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CtiRequestDone:
+    """A desktop's request (`request_id` is the client's own) was carried out."""
+
+    request_id: str
+    action: str
+    at: float
+
+
+@message("cti.request-failed")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CtiRequestFailed:
+    """A desktop's request failed; `error_id` is stable (callcenter.errors.DomainError)."""
+
+    request_id: str
+    action: str
+    error_id: str
+    message: str
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueSnapshot:
+    queue: QueueName
+    waiting: int = 0
+    longest_wait_s: float = 0.0
+    agents_ready: int = 0
+    agents_busy: int = 0
+    offered: int = 0
+    answered: int = 0
+    abandoned: int = 0
+    service_level: float | None = None
+    asa_s: float | None = None
+    abandon_rate: float | None = None
+
+
+@message("cti.queue-stats")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueStatsPublished:
+    """The live queue figures for supervisors and wallboards, sent every second or so."""
+
+    queues: tuple[QueueSnapshot, ...]
+    at: float
+
+
+@message("cmd.answer-call")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerCall:
+    """Make the agent's ringing phone pick up (SIP NOTIFY Event: talk on real phones)."""
+
+    agent_id: AgentId
+    call_id: CallId
+    interface: str

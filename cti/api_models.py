@@ -1,0 +1,107 @@
+"""Request bodies of the CTI API (REST and WebSocket share them), validated with pydantic.
+
+Every model forbids unknown fields, so a typo in a field name is an error that names the field
+rather than a silently ignored value. `validate` turns pydantic's errors into one
+`DomainError("invalid-request")` whose message names the field and the problem.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from callcenter.errors import DomainError
+
+ID = r"^[A-Za-z0-9_.:;@+-]{1,128}$"
+NUMBER = r"^\+?[0-9*#]{1,32}$"
+TARGET = r"^[A-Za-z0-9_.+-]{1,64}$"
+INTERFACE = r"^[A-Za-z]+/[A-Za-z0-9_.@+-]{1,64}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Empty(Strict):
+    pass
+
+
+class Login(Strict):
+    interface: str | None = Field(default=None, pattern=INTERFACE)
+
+
+class Credentials(Strict):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class NotReady(Strict):
+    reason: str = Field(default="", max_length=64)
+
+
+class CallRef(Strict):
+    call_id: str = Field(pattern=ID)
+
+
+class Transfer(Strict):
+    call_id: str = Field(pattern=ID)
+    kind: Literal["blind", "attended"]
+    to: Literal["agent", "queue", "number"]
+    target: str = Field(pattern=TARGET)
+
+
+class WrapUp(Strict):
+    call_id: str = Field(pattern=ID)
+    disposition: str = Field(min_length=1, max_length=64)
+    notes: str = Field(default="", max_length=4000)
+
+
+class Callback(Strict):
+    call_id: str | None = Field(default=None, pattern=ID)
+    number: str = Field(pattern=NUMBER)
+    not_before: float | None = None
+    notes: str = Field(default="", max_length=4000)
+
+
+class ForceState(Strict):
+    agent_id: str = Field(pattern=ID)
+    state: Literal["ready", "not-ready", "logged-out"]
+    reason: str = Field(default="", max_length=64)
+
+
+class Spy(Strict):
+    agent_id: str = Field(pattern=ID)
+    mode: Literal["listen", "whisper", "barge"]
+    phone: str | None = Field(default=None, pattern=INTERFACE)
+
+
+# action name -> (request model, supervisor only)
+ACTIONS: dict[str, tuple[type[Strict], bool]] = {
+    "login": (Login, False),
+    "logout": (Empty, False),
+    "ready": (Empty, False),
+    "not-ready": (NotReady, False),
+    "answer": (CallRef, False),
+    "hold": (CallRef, False),
+    "unhold": (CallRef, False),
+    "hangup": (CallRef, False),
+    "transfer": (Transfer, False),
+    "wrap-up": (WrapUp, False),
+    "callback": (Callback, False),
+    "force-state": (ForceState, True),
+    "spy": (Spy, True),
+}
+
+
+def validate(model: type[Strict], data: Any, action: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "(body)"
+            problems.append(f"{where}: {error['msg']}")
+        raise DomainError(
+            "invalid-request", f"{action}: " + "; ".join(problems), action=action, fields=[p.split(":")[0] for p in problems]
+        ) from None

@@ -1,0 +1,63 @@
+"""The CTI server's FastAPI application, built from explicit parts (no globals).
+
+    service = CtiService(bus=bus, commands=port, calls=tracker, cards=CrmCards(crm))
+    auth = Authenticator(CrmAccounts(crm.sessions), TokenSigner(secret), LoginLimiter(5))
+    app = create_app(service, auth, health=control_plane.status)
+    # serve `app` with uvicorn; its lifespan starts and stops the service.
+
+`health()` returns `{"ok": bool, part: {...}}`; `GET /status` answers it with 200 when ok, else
+503, so load balancers and tests can wait on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from callcenter.errors import DomainError
+from cti.api import STATIC_DIR, build_router, error_response
+from cti.auth import Authenticator
+from cti.service import CtiService
+
+
+def create_app(
+    service: CtiService,
+    auth: Authenticator,
+    *,
+    health: Callable[[], dict[str, Any]] | None = None,
+) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="callcenter CTI",
+        version="1",
+        description="Agent desktop, supervisor and wallboard API. WebSocket: /ws (see docs/cti.md).",
+        docs_url="/api/docs",
+        openapi_url="/api/v1/openapi.json",
+        redoc_url=None,
+    )
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.get("/status", tags=["health"], summary="Health of each part; 503 when one is down")
+    async def status() -> JSONResponse:
+        data = health() if health is not None else {"ok": True, "cti": service.status()}
+        return JSONResponse(data, status_code=200 if data.get("ok") else 503)
+
+    app.include_router(build_router(service, auth))
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
