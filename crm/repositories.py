@@ -335,7 +335,7 @@ _CALL_COLUMNS = frozenset(c.name for c in m.table_of(m.CallRecord).columns)
 
 async def write_call_records(conn: AsyncConnection, payloads: Sequence[dict[str, Any]]) -> None:
     records: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
+    events: list[tuple[Any, ...]] = []
     for payload in payloads:
         p = complete_record_json(payload)
         row = {k: v for k, v in p.items() if k in _CALL_COLUMNS}
