@@ -442,12 +442,13 @@ def _interpret(session: Session, node: Mapping[str, Any], raw: str, speech: bool
         if digits is None or not _valid_digits(node, digits):
             return None, raw, {}
         return node["next"], digits, {}
-    # ask
+    # ask: with a grammar the answer is the one phrase heard, without it the whole text
     text = " ".join(raw.split())
     grammar = node.get("grammar", {}).get(lang)
-    if not text or (grammar and match_phrases(text, [[p] for p in grammar]) is None):
-        return None, raw, {}
-    return node["next"], text, {}
+    if grammar:
+        index = match_phrases(text, [[p] for p in grammar])
+        return (None, raw, {}) if index is None else (node["next"], grammar[index], {})
+    return (node["next"], text, {}) if text else (None, raw, {})
 
 
 def _valid_digits(node: Mapping[str, Any], digits: str) -> bool:

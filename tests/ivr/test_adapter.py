@@ -15,7 +15,7 @@ from callcenter.events import IvrEntered, IvrExited, IvrInput
 from ivr.adapter import IvrAgiHandler, IvrRoute
 from ivr.directory import InMemoryDirectory
 from ivr.registry import FlowRegistry
-from ivr.speech import RecognitionPool, WhisperRecognizer
+from ivr.speech import RecognitionPool, VoskRecognizer, WhisperRecognizer
 from pbx.agi import AgiEnvironment, encode_environment, parse_command_line
 from pbx.fastagi import FastAgiServer
 
@@ -108,10 +108,17 @@ class Harness:
 
 
 async def run_call(
-    repo_dir: Path, tmp_path: Path, channel: FakeChannel, *, speech: RecognitionPool | None = None, threshold: float = 0.6
+    repo_dir: Path,
+    tmp_path: Path,
+    channel: FakeChannel,
+    *,
+    speech: RecognitionPool | None = None,
+    threshold: float = 0.6,
+    flows: Path | None = None,
+    dnis: str = "10086",
 ) -> Harness:
     harness = Harness()
-    registry = FlowRegistry([repo_dir / "flows"])
+    registry = FlowRegistry([flows or repo_dir / "flows"])
     assert registry.reload() == []
 
     async def publish(event: IvrEntered | IvrInput | IvrExited) -> None:
@@ -138,7 +145,7 @@ async def run_call(
     server = FastAgiServer({"ivr": handler}, host="127.0.0.1", port=0, command_timeout_s=10)
     await server.start()
     try:
-        await channel.call(server.port)
+        await channel.call(server.port, dnis)
         # The handler finishes after the caller side closes; give it a bounded moment.
         async with asyncio.timeout(5):
             await harness.done.wait()
@@ -259,3 +266,37 @@ async def test_caller_speaks_menu_choices_keys_in_an_account_and_says_yes_and_no
     assert left == []  # answers are deleted after recognition
     assert exited(h).outcome == "hangup"
     assert channel.keys == [] and channel.speech == []
+
+
+KOREAN_FLOW = """\
+flow: lights
+dnis: ["1588"]
+languages: [ko]
+start: menu
+prompts:
+  menu: {ko: 빅스비 또는 코뿔소라고 말씀하세요.}
+nodes:
+  menu:
+    type: menu
+    prompt: menu
+    options:
+      - {key: 1, say: {ko: [빅스비]}, set: {service: assistant}, next: assistant}
+      - {key: 2, say: {ko: [코뿔소, 아이스크림]}, set: {service: zoo}, next: zoo}
+  assistant: {type: route, inputs: {service: "${service}"}}
+  zoo: {type: route, inputs: {service: "${service}"}}
+"""
+
+
+@pytest.mark.speech
+async def test_vosk_grammar_answers_a_korean_menu(
+    repo_dir: Path, tmp_path: Path, shared_dir: Path, vosk_ko: VoskRecognizer
+) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "lights.yaml").write_text(KOREAN_FLOW, encoding="utf-8")
+    channel = FakeChannel(ani="13900000000", speech=[shared_dir / "audio/korean/porcupine_bixby_ko.wav"])
+    h = await run_call(repo_dir, tmp_path, channel, speech=RecognitionPool(vosk_ko), flows=flows, dnis="1588")
+    (heard,) = [e for e in h.published if isinstance(e, IvrInput)]
+    assert (heard.node, heard.kind, heard.value) == ("menu", "speech", "1")
+    assert heard.confidence is not None and heard.confidence > 0.9
+    assert h.routes[0].inputs == {"service": "assistant", "language": "ko"}

@@ -334,8 +334,16 @@ def test_ask_stores_the_grammar_phrase(make_flow: FlowFactory) -> None:
     session, commands = begin(make_flow(ASK), speech=EN)
     listen = commands[-1]
     assert isinstance(listen, Listen) and listen.grammar == ("lost phone", "new contract")
-    session, commands = feed(session, SpeechHeard(text="lost phone", confidence=0.8, at=T0))
+    session, commands = feed(session, SpeechHeard(text="I have a Lost Phone.", confidence=0.8, at=T0))
     assert commands[-1] == Exit(outcome="route", routing={"reason": "lost phone", "language": "en"})
+
+
+def test_ask_without_grammar_keeps_the_free_text(make_flow: FlowFactory) -> None:
+    flow = make_flow(ASK.replace("    grammar: {en: [lost phone, new contract]}\n", ""))
+    session, commands = begin(flow, speech=EN)
+    assert isinstance(commands[-1], Listen) and commands[-1].grammar is None
+    session, commands = feed(session, SpeechHeard(text="  my  bill is wrong ", confidence=0.8, at=T0))
+    assert session.variables["reason"] == "my bill is wrong"
 
 
 def test_ask_goes_to_its_fallback_without_speech_or_after_failures(make_flow: FlowFactory) -> None:
