@@ -284,6 +284,10 @@ class IvrAgiHandler:
             result = await self._speech.recognize(
                 wav, grammar=command.grammar, sequence=command.sequence, language=command.language
             )
+        except (OSError, ValueError, RuntimeError) as exc:
+            # A bad recording (truncated, wrong format) is treated like silence: asked again.
+            logger.warning("call %s: cannot recognize %s: %s", session.call_id, wav, exc)
+            return NoInput(at=self._clock())
         finally:
             wav.unlink(missing_ok=True)  # callers' voices are not kept past recognition
         logger.info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -195,3 +196,21 @@ def test_hot_reload_keeps_calls_on_their_version_and_refuses_bad_files(
     path.unlink()
     assert registry.reload_if_changed()
     assert registry.for_dnis("100") is None
+
+
+async def test_watch_reloads_a_changed_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "hot.yaml", V1)
+    registry = FlowRegistry([tmp_path])
+    registry.reload()
+    first = registry.get("hot")
+    assert first is not None
+    watcher = asyncio.create_task(registry.watch(interval_s=0.01))
+    try:
+        await asyncio.to_thread(path.write_text, V1.replace("queue: one", "queue: three"), "utf-8")
+        async with asyncio.timeout(5):
+            # The registry has no change notification (it polls, which is what is tested here).
+            while (current := registry.get("hot")) is first:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        assert current is not None and current.nodes["out"]["queue"] == "three"
+    finally:
+        watcher.cancel()
