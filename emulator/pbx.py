@@ -42,6 +42,7 @@ from emulator.channels import (
     RING,
     RINGING,
     STATE_DESC,
+    SUBSCRIBER_ABSENT,
     UP,
     USER_BUSY,
     AmiEvent,
@@ -687,6 +688,22 @@ class Pbx:
         await self.clock.sleep(wait or 0.0)
         return "ANSWER"
 
+    async def _await_answer(self, ch: LiveChannel, ring: asyncio.Task[str], on_ringing: Callable[[], None]) -> str:
+        """Wait for the far end of `ch` to answer (`ring`'s outcome), reporting ringing once; if
+        the channel is hung up meanwhile, the outcome follows its cause, as app_dial's
+        handle_cause does."""
+        ringing_seen = False
+        while not ring.done():
+            await asyncio.wait([ring], timeout=self.clock.real(0.05))
+            if ch.state == RINGING and not ringing_seen:
+                ringing_seen = True
+                on_ringing()
+            if ch.hungup:
+                ring.cancel()
+                return {USER_BUSY: "BUSY", 34: "CONGESTION", SUBSCRIBER_ABSENT: "CHANUNAVAIL"}.get(
+                    ch.hangup_cause, "NOANSWER")
+        return ring.result()
+
     def _start_talk_timer(self, ch: LiveChannel) -> None:
         behaviour = ch.phone
         if behaviour is not None and behaviour.talk_s is not None:
@@ -715,13 +732,9 @@ class Pbx:
         status = "CANCEL"
         ring = asyncio.get_running_loop().create_task(self._ring(callee, timeout_s))
         try:
-            ringing_seen = False
-            while not ring.done():
-                await asyncio.wait([ring], timeout=self.clock.real(0.05))
-                if callee.state == RINGING and not ringing_seen:
-                    ringing_seen = True
-                    self.emit(dial_event("DialState", caller, callee, ("DialStatus", "RINGING")))
-            status = ring.result()
+            status = await self._await_answer(
+                callee, ring, lambda: self.emit(dial_event("DialState", caller, callee, ("DialStatus", "RINGING")))
+            )
             if status != "ANSWER":
                 self.emit(dial_event("DialEnd", caller, callee, ("DialStatus", status)))
                 await self.hangup(callee, USER_BUSY if status == "BUSY" else NO_ANSWER)
@@ -780,10 +793,14 @@ class Pbx:
             self.set_var(ch, name, value)
         # An originated channel is dialled by nobody: DialBegin/DialEnd carry only the Dest block.
         self.emit(dial_event("DialBegin", None, ch, ("DialString", resource)))
-        status = await self._ring(ch, timeout_s)
+        ring = asyncio.get_running_loop().create_task(self._ring(ch, timeout_s))
+        try:
+            status = await self._await_answer(ch, ring, lambda: None)
+        finally:
+            ring.cancel()
         self.emit(dial_event("DialEnd", None, ch, ("DialStatus", status)))
         if status != "ANSWER":
-            reason = 5 if status == "BUSY" else 3
+            reason = {"BUSY": 5, "NOANSWER": 3, "CONGESTION": 8}.get(status, 1)
             await self.hangup(ch, USER_BUSY if status == "BUSY" else NO_ANSWER)
             return False, reason, ch
         self.set_state(ch, UP)
@@ -799,13 +816,15 @@ class Pbx:
 
     def start_application(self, ch: LiveChannel, application: str, data: str) -> None:
         app = self.application(application)
-        if app is None:
-            raise DialplanError(f"unknown application '{application}'")
 
         async def run() -> None:
             ch.application, ch.appdata = application, data
-            with contextlib.suppress(ChannelHungUp):
-                await app(self, ch, data)
+            if app is None:
+                # Asterisk answers the originated call, cannot find the application, hangs up.
+                logger.warning("%s: no application %r to run after Originate", ch.name, application)
+            else:
+                with contextlib.suppress(ChannelHungUp):
+                    await app(self, ch, data)
             if not ch.hungup:
                 await self.hangup(ch)
 

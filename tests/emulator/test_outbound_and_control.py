@@ -53,6 +53,12 @@ async def test_outbound_human_machine_busy_and_no_answer(make_emulator, ami_prob
     await probe.wait_event("Hangup", Channel=machine.get("Channel"))
     assert probe.find("Newexten", Channel=machine.get("Channel"), Application="Playback", AppData="vm-intro")
     assert probe.find("VarSet", Channel=human.get("Channel"), Variable="CAMPAIGN", Value="c1")
+    # An application Asterisk does not have: the call is answered, then hung up.
+    emulator.set_number("13900000005", answer_after_s=0.1, talk_s=None)
+    await probe.action("Originate", Channel="PJSIP/13900000005@pstn-trunk", Application="NoSuchApp", Async="1")
+    response = await probe.wait_event("OriginateResponse", Application="NoSuchApp")
+    assert response.get("Response") == "Success"
+    await probe.wait_event("Hangup", Channel=response.get("Channel"))
     begin = probe.find("DialBegin", DestChannel="PJSIP/pstn-trunk-.*")[0]
     assert begin.get("Channel") is None  # originated: no caller block
     assert begin.get("DialString") in {f"1390000000{n}@pstn-trunk" for n in range(1, 5)}

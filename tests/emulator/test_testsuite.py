@@ -197,9 +197,20 @@ async def test_dial_busy_and_unregistered(make_emulator, ami_probe) -> None:
         await probe.action("Redirect", Channel=call.channel, Context="acd-connect", Exten="s", Priority="1")
         failed = await probe.wait_for(lambda m, a=agent: m.name == "UserEvent" and m.get("Agent") == a, start=mark)
         assert failed.get("UserEvent") == "AcdOfferFailed" and failed.get("DialStatus") == status
+    # A ringing agent leg hung up from AMI: Dial's status follows the cause (app_dial handle_cause).
+    emulator.set_endpoint("1003", answer=False)
+    mark = len(probe.messages)
+    await probe.action("Setvar", Channel=call.channel, Variable="ACD_AGENT_INTERFACE", Value="PJSIP/1003")
+    await probe.action("Setvar", Channel=call.channel, Variable="ACD_AGENT_ID", Value="1003")
+    await probe.action("Redirect", Channel=call.channel, Context="acd-connect", Exten="s", Priority="1")
+    ringing = await probe.wait_for(lambda m: m.name == "DialState" and m.get("Channel") == call.channel, start=mark)
+    await probe.action("Hangup", Channel=ringing.get("DestChannel"), Cause="17")
+    failed = await probe.wait_for(lambda m: m.name == "UserEvent" and m.get("Agent") == "1003", start=mark)
+    assert failed.get("DialStatus") == "BUSY"
     busy_leg = probe.find("Hangup", Channel="PJSIP/1001-.*")
     assert [(m.get("Cause"), m.get("Cause-txt")) for m in busy_leg] == [("17", "User busy")]
-    assert [m.get("DialStatus") for m in probe.find("DialEnd", Channel=call.channel)] == ["BUSY"]
+    assert [m.get("DialStatus") for m in probe.find("DialEnd", Channel=call.channel)] == ["BUSY", "BUSY"]
+    assert [m.get("Cause") for m in probe.find("SoftHangupRequest", Channel="PJSIP/1003-.*")] == ["17"]
     assert not probe.find("Newchannel", Channel="PJSIP/1002-.*")  # no channel for an absent phone
     assert emulator.channel(call.channel) is not None
 
