@@ -20,15 +20,22 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from callcenter.bus import EventBus
+from callcenter.errors import ConfigError
 from callcenter.events import ProcessRecording, RecordingProcessed
+from callcenter.settings import Settings
+from ivr.speech import SpeechUnavailable
+from recorder.config import load_recorder_config
 from recorder.control import INPUTS, RecordingController
+from recorder.index import INDEX_FILE_NAME, RecordingIndex
 from recorder.jobs import JobOutcome, JobQueue
 from recorder.pipeline import PipelineResult, RecordingPipeline, Spool
 from recorder.postprocess import RecorderError
 from recorder.retention import DAY_S
+from recorder.transcribe import VoskRecognizer, WordRecognizer, load_vosk_model
 
 logger = logging.getLogger(__name__)
 
@@ -131,3 +138,47 @@ class RecorderService:
             self._spool.done(outcome.job)
         else:
             self._spool.failed(outcome.job, outcome.error)
+
+
+def recognizer_from_settings(settings: Settings) -> WordRecognizer | None:
+    """The configured vosk model, or None when speech is off (or "auto" and no vosk model is set).
+
+    Recordings are transcribed with vosk only: Whisper (the IVR's English fallback) decodes short
+    answers, not hours of two-party audio with word timings.
+    """
+    if settings.speech.engine in ("none", "whisper"):
+        return None
+    try:
+        return VoskRecognizer(load_vosk_model(settings.speech.vosk_model_path))
+    except SpeechUnavailable as exc:
+        if settings.speech.engine == "vosk":
+            raise ConfigError(str(exc)) from None
+        logger.warning("transcription off: %s", exc)
+        return None
+
+
+def build_recorder_service(
+    settings: Settings,
+    bus: EventBus,
+    *,
+    journal: Journal | None = None,
+    legs_dir: Path | None = None,
+    policy_file: Path | None = None,
+) -> RecorderService:
+    """The recorder as the composition root starts it: config from ``recording.yaml`` and the
+    settings, legs in ``legs_dir`` (default ``<data_dir>/recordings/legs``; Asterisk must be able
+    to write there, and the path is passed to MixMonitor as is), the index in the data directory.
+    """
+    settings.ensure_dirs()
+    config = load_recorder_config(settings, policy_file)
+    legs = legs_dir or settings.recordings_dir / "legs"
+    legs.mkdir(parents=True, exist_ok=True)
+    pipeline = RecordingPipeline(
+        recordings_dir=settings.recordings_dir,
+        index=RecordingIndex(settings.data_dir / INDEX_FILE_NAME),
+        config=config,
+        fmt=settings.recording.format,
+        recognizer=recognizer_from_settings(settings),
+    )
+    controller = RecordingController(config.policy, legs_dir=str(legs.resolve()))
+    return RecorderService(bus, controller, pipeline, Spool(settings.recordings_dir / "spool"), journal=journal)

@@ -11,17 +11,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from callcenter.errors import ConfigError
 from callcenter.events import ProcessRecording, from_json, to_json
 from callcenter.settings import Settings
-from ivr.speech import SpeechUnavailable
+from recorder.adapter import recognizer_from_settings
 from recorder.config import load_recorder_config
 from recorder.index import INDEX_FILE_NAME, RecordingIndex
 from recorder.jobs import JobOutcome, JobQueue
 from recorder.pipeline import PipelineResult, RecordingPipeline, Spool
 from recorder.postprocess import CODECS, RecorderError
 from recorder.retention import apply_retention
-from recorder.transcribe import VoskRecognizer, WordRecognizer, load_vosk_model
 
 logger = logging.getLogger(__name__)
 
@@ -59,23 +57,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def open_index(settings: Settings) -> RecordingIndex:
     return RecordingIndex(settings.data_dir / INDEX_FILE_NAME)
-
-
-def recognizer_from_settings(settings: Settings) -> WordRecognizer | None:
-    """The configured vosk model, or None when speech is off (or "auto" and no vosk model is set).
-
-    Recordings are transcribed with vosk only: Whisper (the IVR's English fallback) decodes short
-    answers, not hours of two-party audio with word timings.
-    """
-    if settings.speech.engine in ("none", "whisper"):
-        return None
-    try:
-        return VoskRecognizer(load_vosk_model(settings.speech.vosk_model_path))
-    except SpeechUnavailable as exc:
-        if settings.speech.engine == "vosk":
-            raise ConfigError(str(exc)) from None
-        logger.warning("transcription off: %s", exc)
-        return None
 
 
 def _process(args: argparse.Namespace) -> int:

@@ -132,3 +132,31 @@ async def test_the_metadata_row_reaches_the_crm_through_its_outbox(tmp_path: Pat
     row = rows[0]
     assert row.size_bytes == (settings.recordings_dir / "2026/11/22/m1.ogg").stat().st_size
     assert abs((row.delete_after - row.started_at).total_seconds() - 90 * 86400) < 1
+
+
+async def test_the_composition_root_builds_the_service_from_settings_and_the_policy_file(tmp_path: Path) -> None:
+    from callcenter.settings import Settings
+    from recorder.adapter import build_recorder_service
+
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.speech.engine = "none"
+    settings.data_dir.mkdir()
+    (settings.data_dir / "recording.yaml").write_text("record:\n  queues: {hr: never}\n  announce: false\n")
+    bus = EventBus()
+    seen = bus.subscribe("test", accepts=lambda m: isinstance(m, StartRecording | SetVariable))
+    service = build_recorder_service(settings, bus)
+    await service.start()
+    try:
+        for n, queue in enumerate(("hr", "sales")):
+            call = CallId(f"c{n}")
+            await bus.publish(CallArrived(call_id=call, channel_id=ChannelId(call), channel="PJSIP/t", ani="1",
+                                          dnis="10086", at=0.0))
+            await bus.publish(CallQueued(call_id=call, channel_id=ChannelId(call),
+                                         request=RoutingRequest(queue=QueueName(queue)), at=0.0))
+            await bus.publish(CallAnswered(call_id=call, agent_id=AgentId("1001"), at=1.0))
+        start = await asyncio.wait_for(seen.get(), 2)
+    finally:
+        await service.stop()
+    assert isinstance(start, StartRecording) and start.call_id == "c1"  # hr is never recorded, no announcement
+    assert start.rx_file == str((settings.recordings_dir / "legs" / "c1-customer.wav").resolve())
+    assert seen.queue.empty()
