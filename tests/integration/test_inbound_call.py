@@ -202,3 +202,33 @@ async def test_mixmonitor_writes_the_two_legs_and_their_mix(make_emulator, ami_p
     assert not (caller == agent).all()
     assert (abs(mix - (caller + agent).clip(-32768, 32767)) <= 1).all()
     await emulator.far_end_hangup(call.channel)
+
+
+async def test_hold_and_unhold_the_way_the_command_port_does(make_emulator, ami_probe) -> None:
+    # pbx/commands.py: Hold = one Redirect (held party to acd-hold,s; the other, as ExtraChannel,
+    # to acd-hold,holder); Unhold = Bridge of the two.
+    emulator: Emulator = await make_emulator(agi_port=1, clock_scale=10.0)
+    probe: AmiProbe = await ami_probe(emulator)
+    emulator.set_endpoint("1004", answer_after_s=0.2, talk_s=None)
+    call = emulator.place_call({"ani": "13800138000", "dnis": "10086"})
+    await probe.wait_event("MusicOnHoldStart", Channel=call.channel)
+    await probe.action("Setvar", Channel=call.channel, Variable="ACD_AGENT_INTERFACE", Value="PJSIP/1004")
+    await probe.action("Redirect", Channel=call.channel, Context="acd-connect", Exten="s", Priority="1")
+    agent = (await probe.wait_event("DialBegin", Channel=call.channel)).get("DestChannel") or ""
+    await probe.wait_event("BridgeEnter", Channel=call.channel)
+    mark = len(probe.messages)
+    held = await probe.action("Redirect", Channel=call.channel, Context="acd-hold", Exten="s", Priority="1",
+                              ExtraChannel=agent, ExtraContext="acd-hold", ExtraExten="holder", ExtraPriority="1")
+    assert held.get("Message") == "Dual Redirect successful"
+    await probe.wait_for(lambda m: m.name == "MusicOnHoldStart" and m.get("Channel") == call.channel, start=mark)
+    await probe.wait_for(lambda m: m.name == "Newexten" and m.get("Channel") == agent
+                         and m.get("Application") == "Wait", start=mark)
+    assert len(probe.find("BridgeLeave")) == 2 and probe.find("BridgeDestroy")
+    unheld = await probe.action("Bridge", Channel1=agent, Channel2=call.channel, Tone="no")
+    assert unheld.get("Message") == "Channels have been bridged"
+    await probe.wait_for(lambda m: m.name == "MusicOnHoldStop" and m.get("Channel") == call.channel, start=mark)
+    enters = [m for m in probe.messages[mark:] if m.name == "BridgeEnter"]
+    assert {m.get("Channel") for m in enters} == {agent, call.channel}
+    assert not probe.find("Hangup")
+    await emulator.far_end_hangup(agent)
+    await probe.wait_event("Hangup", Channel=call.channel)
