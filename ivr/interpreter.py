@@ -339,8 +339,8 @@ def _ask(session: Session, node: Mapping[str, Any], before: tuple[str, ...]) -> 
     if kind == "menu":
         keys = "".join(sorted({c for o in node["options"] for c in o["key"]}))
         max_digits = max(len(o["key"]) for o in node["options"])
-        if speech:
-            grammar = tuple(p for o in node["options"] for p in o.get("say", {}).get(lang, ()))
+        grammar = tuple(p for o in node["options"] for p in o.get("say", {}).get(lang, ()))
+        if speech and grammar:  # no phrases in this language: keys only
             return Listen(prompts=prompts, language=lang, grammar=grammar, dtmf_keys=keys, max_digits=max_digits, timeout_s=timeout_s)
         return GetDigits(prompts=prompts, max_digits=max_digits, timeout_s=timeout_s, terminator="")
     if kind == "collect":

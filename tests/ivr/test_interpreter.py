@@ -185,6 +185,16 @@ def test_speech_is_off_for_a_language_the_recognizer_lacks(make_flow: FlowFactor
     assert isinstance(commands[-1], GetDigits)
 
 
+def test_a_menu_without_phrases_in_the_callers_language_takes_keys(make_flow: FlowFactory) -> None:
+    flow = make_flow(MENU.replace("languages: [en]", "languages: [zh, en]").replace(
+        "prompts:\n  menu: {en: \"Press 1 for sales, 2 for support.\"}\n  sorry: {en: \"Sorry.\"}\n  silence: {en: \"I heard nothing.\"}",
+        "prompts:\n  menu: {en: Menu, zh: 菜单}\n  sorry: {en: Sorry, zh: 对不起}\n  silence: {en: Silence, zh: 没有声音}",
+    ))
+    assert flow.default_language == "zh"
+    _, commands = begin(flow, speech=frozenset({"zh", "en"}))
+    assert isinstance(commands[-1], GetDigits)  # the options' phrases are English only
+
+
 def test_caller_hangs_up_mid_prompt(make_flow: FlowFactory) -> None:
     flow = make_flow(
         """
