@@ -71,7 +71,7 @@ class AcdConfig:
         default_factory=lambda: {"standard": PriorityClass(name="standard")}
     )
     pause_reasons: tuple[str, ...] = ()  # empty: any reason is accepted
-    explain_limit: int = 10  # candidates and exclusions listed per decision record
+    explain_limit: int = 5  # candidates and exclusions listed per decision record (counts cover all)
     offer_guard_s: float = 5.0  # after the ring timeout, the ACD assumes the offer was not answered
     default_aht_s: float = 180.0  # prior for wait estimates until calls have been handled
 

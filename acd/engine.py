@@ -92,10 +92,14 @@ from callcenter.events import (
 logger = logging.getLogger(__name__)
 
 Reqs = tuple[SkillRequirement, ...]
-GroupKey = tuple[QueueName, Reqs]
+# (queue, ((skill, min level), ...)): plain tuples hash in C, the dataclasses would not.
+GroupKey = tuple[str, tuple[tuple[str, int], ...]]
 
-_BUSY = frozenset({AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP, AgentState.OUTBOUND})
-_UNSTAFFED = frozenset({AgentState.LOGGED_OUT, AgentState.NOT_READY})
+# State sets and per-queue state counts use the states' string values: Enum.__hash__ is Python
+# code, and these are looked up several times per transition.
+_BUSY = frozenset(s.value for s in (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP, AgentState.OUTBOUND))
+_UNSTAFFED = frozenset(s.value for s in (AgentState.LOGGED_OUT, AgentState.NOT_READY))
+_READY = AgentState.READY
 WAITING, RINGING, ANSWERED = "waiting", "ringing", "answered"
 
 
@@ -115,7 +119,7 @@ class CallRecord:
     state: str = WAITING
     agent_id: AgentId | None = None
     version: int = 0  # bumped when the call leaves its group; older heap entries are stale
-    group: GroupKey | None = None
+    group: _Group | None = None
     offers: int = 0
     timers: set[TimerId] = field(default_factory=set)
     answered_at: float = 0.0
@@ -123,8 +127,18 @@ class CallRecord:
 
 @dataclass(slots=True, eq=False)
 class _Group:
+    """Waiting calls with the same queue and requirements, best first (lazy deletion)."""
+
+    key: GroupKey
+    reqs: Reqs
+    level: int  # the first requirement's level; found through (queue, its skill)
+    rest: Reqs  # the other requirements
     heap: list[tuple[float, int, int, CallId]] = field(default_factory=list)
     live: int = 0
+
+    @property
+    def skill(self) -> str:
+        return self.reqs[0].skill if self.reqs else ""
 
 
 def canonical(reqs: Iterable[SkillRequirement]) -> Reqs:
@@ -150,11 +164,11 @@ class AcdEngine:
         self._ready: dict[tuple[str, str, int], set[AgentId]] = {}
         self._staffed: dict[tuple[str, str, int], int] = {}
         self._groups: dict[GroupKey, _Group] = {}
-        self._groups_by_skill: dict[tuple[str, str], dict[GroupKey, _Group]] = {}
+        self._groups_by_skill: dict[tuple[str, str], list[_Group]] = {}
         self._members: dict[str, dict[AgentId, int]] = {q: {} for q in config.queues}  # value: round-robin order
         self._member_seq = 0
         self._rr_last: dict[str, int] = {}
-        self._queue_states: dict[str, dict[AgentState, int]] = {q: {} for q in config.queues}
+        self._queue_states: dict[str, dict[str, int]] = {q: {} for q in config.queues}  # state value -> agents
         self._waiting_in: dict[str, dict[CallId, CallRecord]] = {q: {} for q in config.queues}
         self._timers: dict[TimerId, tuple[str, str]] = {}
         self._outbound: dict[CallId, AgentId] = {}
@@ -391,7 +405,7 @@ class AcdEngine:
             raise AcdError(f"agent {agent.id}: unknown pause reason {ev.reason!r}; expected one of {', '.join(reasons)}")
         new = transition(agent.id, agent.state, Trigger.NOT_READY, "AgentNotReady")
         out: list[object] = []
-        if new == agent.state and new in _BUSY:  # on a call: pause when it and wrap-up are over
+        if new is agent.state and new._value_ in _BUSY:  # on a call: pause when it and wrap-up are over
             agent.pending_pause = ev.reason
             return out
         self._cancel_timer(out, f"wrap:{agent.id}")
@@ -408,7 +422,7 @@ class AcdEngine:
         agent = self._agent(ev.agent_id)
         if agent.state is not AgentState.WRAP_UP and agent.calls_handled > 0 and agent.state is not AgentState.LOGGED_OUT:
             # The wrap-up timer (or "ready") got there first; the desktop's click is late.
-            logger.debug("agent %s: WrapUpEnded in state %s ignored (wrap-up already over)", agent.id, agent.state.name)
+            logger.debug("agent %s: WrapUpEnded in state %s ignored (wrap-up already over)", agent.id, agent.state)
             return []
         out: list[object] = []
         self._end_wrap_up(agent, now, "WrapUpEnded", out)
@@ -457,7 +471,7 @@ class AcdEngine:
         agent.pending_pause = None
         agent.reason = pause or ""
         self._set_state(agent, new, now, out, reason=pause or "")
-        if new is AgentState.READY:
+        if new is _READY:
             self._agent_available(agent, now, "agent-ready", out)
 
     # ----------------------------------------------------------------------------------------
@@ -632,21 +646,20 @@ class AcdEngine:
         the group heads that were compared."""
         best: CallRecord | None = None
         compared: list[CallRecord] = []
-        skills = (*agent.skills, "")
-        for queue in agent.queues:
-            for skill in skills:
-                groups = self._groups_by_skill.get((queue, skill))
-                if not groups:
+        by_skill = self._groups_by_skill
+        for queue, skill, level in self._index_keys(agent):
+            groups = by_skill.get((queue, skill))
+            if not groups:
+                continue
+            for group in groups:
+                if group.level > level or (group.rest and not agent.meets(group.rest)):
                     continue
-                for (_, reqs), group in groups.items():
-                    if not agent.meets(reqs):
-                        continue
-                    head = self._head(group)
-                    if head is None:
-                        continue
-                    compared.append(head)
-                    if best is None or (head.key, head.seq) < (best.key, best.seq):
-                        best = head
+                head = self._head(group)
+                if head is None:
+                    continue
+                compared.append(head)
+                if best is None or (head.key, head.seq) < (best.key, best.seq):
+                    best = head
         return best, compared
 
     def _offer_to_best_agent(
@@ -696,11 +709,9 @@ class AcdEngine:
                 listed.append(DecisionExclusion(agent_id=agent_id, reason=reason))
         states = self._queue_states[call.queue]
         counts = [
-            ("wrap-up" if s is AgentState.WRAP_UP else f"state:{s.value}", n)
-            for s, n in sorted(states.items())
-            if n and s is not AgentState.READY
+            ("wrap-up" if s == "wrap-up" else f"state:{s}", n) for s, n in sorted(states.items()) if n and s != "ready"
         ]
-        lacking = states.get(AgentState.READY, 0) - n_candidates
+        lacking = states.get("ready", 0) - n_candidates
         if lacking:
             counts.append(("skill-or-level", lacking))
         return tuple(listed), tuple(counts)
@@ -765,33 +776,33 @@ class AcdEngine:
     # ----------------------------------------------------------------------------------------
 
     def _add_to_group(self, call: CallRecord) -> None:
-        gkey = (call.queue, call.reqs)
+        reqs = call.reqs
+        gkey = (call.queue, tuple((r.skill, r.min_level) for r in reqs))
         group = self._groups.get(gkey)
         if group is None:
-            group = self._groups[gkey] = _Group()
-            skill = call.reqs[0].skill if call.reqs else ""
-            self._groups_by_skill.setdefault((call.queue, skill), {})[gkey] = group
+            level = reqs[0].min_level if reqs else 0
+            group = self._groups[gkey] = _Group(key=gkey, reqs=reqs, level=level, rest=reqs[1:])
+            self._groups_by_skill.setdefault((call.queue, group.skill), []).append(group)
         heapq.heappush(group.heap, (call.key, call.seq, call.version, call.id))
         group.live += 1
-        call.group = gkey
+        call.group = group
         self._waiting_in[call.queue][call.id] = call
 
     def _remove_from_group(self, call: CallRecord) -> None:
-        gkey = call.group
-        if gkey is None:
+        group = call.group
+        if group is None:
             return
         call.group = None
         call.version += 1
         self._waiting_in[call.queue].pop(call.id, None)
-        group = self._groups[gkey]
         group.live -= 1
         if group.live == 0:
-            del self._groups[gkey]
-            skill = gkey[1][0].skill if gkey[1] else ""
-            by_skill = self._groups_by_skill[(gkey[0], skill)]
-            del by_skill[gkey]
-            if not by_skill:
-                del self._groups_by_skill[(gkey[0], skill)]
+            del self._groups[group.key]
+            index_key = (group.key[0], group.skill)
+            siblings = self._groups_by_skill[index_key]
+            siblings.remove(group)
+            if not siblings:
+                del self._groups_by_skill[index_key]
 
     def _head(self, group: _Group) -> CallRecord | None:
         heap = group.heap
@@ -850,15 +861,14 @@ class AcdEngine:
             for q in known_queues:
                 self._join(agent, q)
         else:
-            staffed = agent.state not in _UNSTAFFED
+            staffed = agent.state._value_ not in _UNSTAFFED
             self._unindex_ready(agent)
             if staffed:
                 self._count_staffed(agent, -1)
             for q in agent.queues:
                 if q not in known_queues:
                     del self._members[q][agent.id]
-                    counts = self._queue_states[q]
-                    counts[agent.state] -= 1
+                    self._queue_states[q][agent.state._value_] -= 1
             for q in known_queues:
                 if q not in agent.queues:
                     self._join(agent, q)
@@ -875,7 +885,8 @@ class AcdEngine:
         self._member_seq += 1
         self._members[queue][agent.id] = self._member_seq
         counts = self._queue_states[queue]
-        counts[agent.state] = counts.get(agent.state, 0) + 1
+        state = agent.state._value_
+        counts[state] = counts.get(state, 0) + 1
 
     def _set_state(
         self,
@@ -888,25 +899,27 @@ class AcdEngine:
         call_id: CallId | None = None,
     ) -> None:
         old = agent.state
-        if old is AgentState.READY:
+        if old is _READY:
             self._unindex_ready(agent)
-        if old != new:
+        if old is not new:
+            was, now_is = old._value_, new._value_
             for q in agent.queues:
                 counts = self._queue_states[q]
-                counts[old] -= 1
-                counts[new] = counts.get(new, 0) + 1
-            was_staffed, staffed = old not in _UNSTAFFED, new not in _UNSTAFFED
+                counts[was] -= 1
+                counts[now_is] = counts.get(now_is, 0) + 1
+            was_staffed, staffed = was not in _UNSTAFFED, now_is not in _UNSTAFFED
             if was_staffed != staffed:
                 self._count_staffed(agent, +1 if staffed else -1)
-            if old in _BUSY and new not in _BUSY and agent.busy_since is not None:
+            was_busy, busy = was in _BUSY, now_is in _BUSY
+            if was_busy and not busy and agent.busy_since is not None:
                 agent.busy_s += now - agent.busy_since
                 agent.busy_since = None
-            elif new in _BUSY and old not in _BUSY:
+            elif busy and not was_busy:
                 agent.busy_since = now
-        if new is AgentState.READY:
+        if new is _READY:
             agent.idle_since = now
         agent.state = new
-        logger.debug("agent %s: %s -> %s %s", agent.id, old.name, new.name, reason)
+        logger.debug("agent %s: %s -> %s %s", agent.id, old, new, reason)
         out.append(AgentStateChanged(agent_id=agent.id, old=old, new=new, reason=reason, call_id=call_id, at=now))
 
     # ----------------------------------------------------------------------------------------
@@ -923,7 +936,7 @@ class AcdEngine:
         call = self.calls[call_id]
         position = 0
         if call.group is not None:
-            for key, seq, version, other_id in self._groups[call.group].heap:
+            for key, seq, version, other_id in call.group.heap:
                 other = self.calls.get(other_id)
                 if other is not None and other.version == version and other.group is not None and (key, seq) < (call.key, call.seq):
                     position += 1
