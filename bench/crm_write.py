@@ -3,8 +3,8 @@
 For each backend (SQLite in a temporary directory; PostgreSQL in a database created for the run
 and dropped after, when the server is reachable) it:
 1. migrates an empty database and bulk-loads `--customers` subscribers (COPY on PostgreSQL);
-2. runs `--lookups` ANI look-ups (`crm.repositories.lookup_by_ani`, a session per look-up, as
-   routing does; numbers in mixed spellings, one in ten unknown) and reports their latency;
+2. runs `--lookups` ANI look-ups (`crm.repositories.lookup_by_ani`, a reader session per
+   look-up, as routing does; numbers in mixed spellings, one in ten unknown) and reports their latency;
 3. journals `--records` finished call records (5 events each) into the outbox as fast as callers
    could hang up, with the writer draining into the database concurrently, and reports records
    per second from the first journal write to the last database commit.
@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from callcenter import events as ev
 from crm import models as m
 from crm.calllog import CallRecordBuilder, CallRecordData
-from crm.db import make_engine, make_sessionmaker, upgrade
+from crm.db import make_engine, make_reader_sessionmaker, upgrade
 from crm.outbox import Outbox, OutboxWriter
 from crm.repositories import lookup_by_ani
 from crm.seed import generate_customers, insert_customers
@@ -91,7 +91,7 @@ async def load_customers(engine: Any, count: int, rng: random.Random) -> tuple[f
 
 
 async def measure_lookups(engine: Any, numbers: list[str], count: int, rng: random.Random) -> dict[str, float]:
-    sessions = make_sessionmaker(engine)
+    sessions = make_reader_sessionmaker(engine)
     latencies: list[float] = []
     found = 0
     started = time.perf_counter()

@@ -2,9 +2,10 @@
 
 `Crm.start(settings, bus)` opens (and on first start creates and migrates) the database, opens
 the outbox journal in the data directory, and starts two tasks: the call logger (bus -> outbox)
-and the outbox writer (outbox -> database). Other rooms read through `crm.sessions`:
+and the outbox writer (outbox -> database). Other rooms read through `crm.readers`
+(read-only look-ups on a call's path) and `crm.sessions` (everything else):
 
-    async with crm.sessions() as session:
+    async with crm.readers() as session:
         card = await lookup_by_ani(session, ani, tiers=crm.tiers)
 """
 
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from callcenter.bus import EventBus
 from callcenter.settings import Settings
 from crm.calllog import CallLogger
-from crm.db import make_sessionmaker, open_database
+from crm.db import make_reader_sessionmaker, make_sessionmaker, open_database
 from crm.outbox import Outbox, OutboxWriter
 from crm.rfm import TierConfig, load_tier_config, tiers_file_in
 
@@ -33,6 +34,7 @@ OUTBOX_FILE = "outbox.sqlite3"
 class Crm:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    readers: async_sessionmaker[AsyncSession]  # read-only look-ups on a call's path
     outbox: Outbox
     writer: OutboxWriter
     tiers: TierConfig
@@ -52,7 +54,9 @@ class Crm:
         live, dead = outbox.counts()
         logger.info("crm: database ready; outbox has %d entries waiting, %d dead", live, dead)
         tiers = load_tier_config(tiers_file_in(settings.data_dir))
-        return cls(engine, make_sessionmaker(engine), outbox, writer, tiers, tasks, stop)
+        return cls(
+            engine, make_sessionmaker(engine), make_reader_sessionmaker(engine), outbox, writer, tiers, tasks, stop
+        )
 
     async def stop(self, drain_timeout_s: float = 5.0) -> None:
         """Stop logging (journaling calls still in progress), drain what the database accepts
