@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from acd.state import AGENT_TRANSITIONS, Trigger, state_diagram, transition
@@ -56,3 +58,7 @@ def test_the_diagram_is_drawn_from_the_table() -> None:
     assert lines[0] == "stateDiagram-v2"
     assert "    READY --> RESERVED: offer" in lines
     assert len(lines) - 1 == sum(len(row) for row in AGENT_TRANSITIONS.values())
+
+
+def test_docs_show_the_table_as_it_is(repo_dir: Path) -> None:
+    assert state_diagram() in (repo_dir / "docs" / "acd.md").read_text(encoding="utf-8")
