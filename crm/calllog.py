@@ -10,8 +10,12 @@ Theory of operation
   finished wrap-up (`WrapUpEnded`, which carries the disposition and notes). An answered call whose
   wrap-up never comes (the agent logged out, a lost event) is completed by `expire` after
   `wrap_up_timeout_s`; a call that never ends (a lost `CallEnded`) after `stale_call_s`.
-* Rule 0: `CallAnswered` (an agent took it) answers a call; a call that was bridged without one
-  (a direct extension call) counts as answered at its first bridge, with no agent and no wrap-up.
+* Rule 0: a call is answered by `CallAnswered`, or by the ACD's `AgentStateChanged` to on-call
+  naming the call; one bridged without either (a direct extension call) counts as answered at its
+  first bridge, with no agent and no wrap-up. An offer is a `CallOffered` or the ACD's
+  `RoutingDecided` (counted once per decision id). Wrap-up ends with `WrapUpEnded` (which
+  carries disposition and notes) or the agent's `AgentStateChanged` out of wrap-up, whichever
+  comes first.
 * Rule 1: the first time of each milestone wins (first queued, first offered, first answered); a
   ring-no-answer re-offer counts in `offers`, not in `offered_at`.
 * Rule 2: durations are derived once, at completion:
@@ -44,7 +48,7 @@ from typing import Any
 
 from callcenter import events as ev
 from callcenter.bus import EventBus
-from callcenter.events import CallOutcome, Direction, HangupSide
+from callcenter.events import AgentState, CallOutcome, Direction, HangupSide
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +152,7 @@ class _Draft:
     queue: str | None = None
     agent_id: str | None = None
     offers: int = 0
+    decisions: set[str] = field(default_factory=set)  # offers already counted, by decision id
     priority_class: str = ""
     ivr_flow: str = ""
     ivr_path: tuple[str, ...] = ()
@@ -187,22 +192,24 @@ class CallRecordBuilder:
 
     def feed(self, event: object) -> list[CallRecordData]:
         call_id = getattr(event, "call_id", None)
-        if isinstance(event, ev.WrapUpEnded) and call_id is None:
+        if call_id is None and (
+            isinstance(event, ev.WrapUpEnded)
+            or (isinstance(event, ev.AgentStateChanged) and event.old is AgentState.WRAP_UP)
+        ):
             call_id = self._call_in_wrap_up(event.agent_id)
         if not isinstance(call_id, str) or call_id in self._finished:
             return []
         draft = self._drafts.get(call_id)
         if draft is None:
             if isinstance(event, ev.WrapUpEnded | ev.AgentStateChanged) or not hasattr(event, "at"):
-                return []  # wrap-up of a call already logged (or never seen), or a command
+                return []  # an agent event for a call already logged (or never seen), or a command
             draft = self._drafts[call_id] = _Draft(call_id=call_id, arrived_at=event.at)
         at: float | None = getattr(event, "at", None)
         if at is not None:
             draft.last_at = max(draft.last_at, at)
             if len(draft.events) < MAX_EVENTS_PER_CALL:
                 payload = ev.to_json(event)
-                if isinstance(event, ev.WrapUpEnded):
-                    payload["call_id"] = call_id
+                payload["call_id"] = call_id  # agent events may name their call only implicitly
                 draft.events.append(payload)
         self._apply(draft, event)
         if self._is_complete(draft):
@@ -252,15 +259,17 @@ class CallRecordBuilder:
                 d.dnis = d.dnis or e.dnis
             case ev.CallPriorityChanged():
                 d.priority_class = e.priority_class
-            case ev.CallOffered():
-                d.offers += 1
-                if d.offered_at is None:
-                    d.offered_at = e.at
-                d.queue = e.queue
+            case ev.CallOffered() | ev.RoutingDecided():
+                self._offer(d, e.decision_id, e.queue, e.at)
+                if isinstance(e, ev.RoutingDecided):
+                    d.priority_class = d.priority_class or e.priority_class
             case ev.CallAnswered():
-                if d.answered_at is None:
-                    d.answered_at = e.at
-                d.agent_id = e.agent_id
+                self._answer(d, e.agent_id, e.at)
+            case ev.AgentStateChanged():
+                if e.new is AgentState.ON_CALL and e.call_id is not None:
+                    self._answer(d, e.agent_id, e.at)
+                if e.old is AgentState.WRAP_UP and d.wrap_up_ended_at is None:
+                    d.wrap_up_ended_at = e.at
             case ev.ChannelBridged():
                 if d.bridged_at is None:
                     d.bridged_at = e.at
@@ -297,6 +306,23 @@ class CallRecordBuilder:
                 d.recording_id = d.recording_id or e.recording_id
             case _:
                 pass  # kept in the event list; no field of the record depends on it
+
+    @staticmethod
+    def _offer(d: _Draft, decision_id: str | None, queue: str, at: float) -> None:
+        # The ACD's RoutingDecided and a CallOffered may both describe one offer.
+        if decision_id is None or decision_id not in d.decisions:
+            d.offers += 1
+        if decision_id is not None:
+            d.decisions.add(decision_id)
+        if d.offered_at is None:
+            d.offered_at = at
+        d.queue = queue
+
+    @staticmethod
+    def _answer(d: _Draft, agent_id: str, at: float) -> None:
+        if d.answered_at is None:
+            d.answered_at = at
+            d.agent_id = agent_id
 
     @staticmethod
     def _is_complete(d: _Draft) -> bool:
@@ -436,7 +462,6 @@ class CallLogger:
     async def handle(self, msg: object) -> None:
         if isinstance(msg, ev.AgentStateChanged):
             await self._journal(self._outbox.put_agent_state, msg)
-            return
         for record in self.builder.feed(msg):
             logger.info("call %s: complete (%s), journaled", record.call_id, record.outcome)
             await self._journal(self._outbox.put_call, record)

@@ -247,3 +247,48 @@ def test_a_real_asterisk_call_capture_becomes_one_record(shared_dir: Path) -> No
     assert (record.agent_id, record.queue, record.wrap_up_ended_at) == (None, None, None)
     assert [e["type"] for e in record.events] == [ev.message_name(f) for f in facts]
     assert [ev.from_json(e) for e in record.events] == facts
+
+
+def _decided(decision: str, agent: str, at: float) -> ev.RoutingDecided:
+    return ev.RoutingDecided(
+        decision_id=ev.DecisionId(decision),
+        call_id=C,
+        agent_id=AgentId(agent),
+        queue=QueueName("billing"),
+        trigger="call-queued",
+        strategy="longest-idle",
+        priority_class="gold",
+        call_score_s=0.0,
+        wait_s=0.0,
+        relaxation_step=0,
+        at=at,
+    )
+
+
+def _state(
+    agent: str, old: ev.AgentState, new: ev.AgentState, at: float, call: CallId | None = C
+) -> ev.AgentStateChanged:
+    return ev.AgentStateChanged(agent_id=AgentId(agent), old=old, new=new, call_id=call, at=at)
+
+
+def test_the_acds_own_facts_drive_offers_answer_and_wrap_up() -> None:
+    builder = CallRecordBuilder()
+    S = ev.AgentState
+    events = [
+        *_arrive_and_queue(),
+        _decided(f"{C}/1", "1001", 121.0),
+        ev.CallOffered(
+            call_id=C, agent_id=A, queue=QueueName("billing"), decision_id=ev.DecisionId(f"{C}/1"), at=121.0
+        ),
+        _state("1001", S.RESERVED, S.NOT_READY, 136.0),  # ring-no-answer
+        _decided(f"{C}/2", "1002", 136.0),
+        _state("1002", S.RESERVED, S.ON_CALL, 140.0),
+        ev.CallEnded(call_id=C, hangup_side=ev.HangupSide.CALLER, at=200.0),
+        _state("1002", S.ON_CALL, S.WRAP_UP, 200.0),
+    ]
+    assert _feed(builder, events) == []
+    [record] = builder.feed(_state("1002", S.WRAP_UP, S.READY, 210.0, call=None))
+    assert (record.offers, record.offered_at, record.answered_at, record.agent_id) == (2, 121.0, 140.0, "1002")
+    assert (record.wait_s, record.talk_s, record.wrap_up_ended_at, record.wrap_up_s) == (19.5, 60.0, 210.0, 10.0)
+    assert (record.priority_class, record.outcome) == ("vip", "answered")  # the request's class stands
+    assert record.events[-1] == {**ev.to_json(_state("1002", S.WRAP_UP, S.READY, 210.0, call=None)), "call_id": C}
