@@ -1,0 +1,144 @@
+"""`callcenter campaign ...`: the dialer's commands that need no database.
+
+* `callcenter campaign check-list FILE.csv [--country US] [--json]` parses a contact list and
+  prints every rejected row (`row N, column C: reason`); exit 1 when any row is rejected.
+* `callcenter campaign simulate SCENARIO.yaml [--seed N] [--json]` runs an outbound scenario
+  (`kind: outbound`) through the real pacer, compliance and contact queue.
+* `callcenter campaign check-window NUMBER --at ISO [--country US]` says whether a number may be
+  called at that instant under the default calling windows, and when it may next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from callcenter.errors import ConfigError
+from callcenter.events import CampaignId, ContactId
+from dialer import simulate
+from dialer.compliance import CampaignRules, History, check
+from dialer.contacts import COUNTRIES, Contact, InvalidNumber, normalise, parse_contacts, zones_for
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("campaign", help="outbound campaigns: contact lists, calling windows, simulation")
+    csub = p.add_subparsers(dest="campaign_command", metavar="ACTION")
+    check_list = csub.add_parser("check-list", help="validate a contact list CSV; print rejected rows")
+    check_list.add_argument("file", metavar="FILE.csv")
+    check_list.add_argument("--country", default="US", help="country for numbers without +/00 (default US)")
+    check_list.add_argument("--json", action="store_true", help="print one JSON object")
+    check_list.set_defaults(func=_check_list)
+    sim = csub.add_parser("simulate", help="simulate an outbound scenario (kind: outbound)")
+    sim.add_argument("scenario", metavar="SCENARIO.yaml")
+    sim.add_argument("--seed", type=int, help="override the scenario's seed (default 1)")
+    sim.add_argument("--json", action="store_true", help="print one JSON object")
+    sim.set_defaults(func=lambda a: run_outbound_scenario(a.scenario, seed=a.seed, as_json=a.json))
+    window = csub.add_parser("check-window", help="may this number be called at this instant?")
+    window.add_argument("number")
+    window.add_argument("--at", required=True, help="ISO date-time with offset, e.g. 2026-03-08T08:30:00-05:00")
+    window.add_argument("--country", default="US")
+    window.set_defaults(func=_check_window)
+
+
+def _check_list(args: argparse.Namespace) -> int:
+    if args.country not in COUNTRIES:
+        raise ConfigError(f"--country {args.country!r} is not supported ({', '.join(sorted(COUNTRIES))})")
+    try:
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"callcenter campaign check-list: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    result = parse_contacts(text, default_country=args.country)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "file": args.file,
+                    "accepted": len(result.contacts),
+                    "rejected_rows": len({r.row for r in result.rejections}),
+                    "rejections": [{"row": r.row, "column": r.column, "reason": r.reason} for r in result.rejections],
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        for r in result.rejections:
+            print(f"{args.file}: {r}")
+        rows = len({r.row for r in result.rejections})
+        print(f"{args.file}: {len(result.contacts)} contacts accepted, {rows} rows rejected")
+    return 1 if result.rejections else 0
+
+
+def run_outbound_scenario(path: str, *, seed: int | None, as_json: bool) -> int:
+    """Load and run an outbound scenario file; `callcenter simulate` dispatches here too."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        print(f"callcenter simulate: {path}: {exc}", file=sys.stderr)
+        return 1
+    if not isinstance(data, dict):
+        print(f"callcenter simulate: {path}: expected a mapping at the top level", file=sys.stderr)
+        return 1
+    use_seed = seed if seed is not None else data.get("seed", 1)
+    try:
+        report = simulate.run(data, seed=int(use_seed))
+    except ConfigError as exc:
+        print(f"callcenter simulate: {path}: {exc}", file=sys.stderr)
+        return 1
+    report = {"scenario": data.get("name", Path(path).stem), "seed": use_seed, **report}
+    print(json.dumps(report, ensure_ascii=False) if as_json else _table(report))
+    return 0
+
+
+def _table(r: dict[str, Any]) -> str:
+    lines = [
+        f"{r['scenario']}: {r['mode']}, {r['agents']} agents, live answer rate {r['answer_rate']:.2f}, "
+        f"{r['duration_s'] / 3600:.1f} h, seed {r['seed']}",
+        f"  occupancy            {100 * r['occupancy']:.1f}%",
+        f"  talk min / agent h   {r['talk_min_per_hour']:.1f}",
+        f"  dials / agent h      {r['dials_per_agent_hour']:.1f}",
+        f"  live answers         {r['live_answers']} ({r['abandons']} abandoned)",
+    ]
+    for name, w in r["abandon_rate_by_window"].items():
+        lines.append(f"  abandon rate {name:<12} {100 * w['rate']:.2f}% (worst, over {w['answers_when_worst']} answers)")
+    p99 = r["connect_p99_s"]
+    lines.append(f"  answer-to-agent p99  {'-' if p99 is None else f'{p99:.2f} s'} (2-second rule)")
+    return "\n".join(lines)
+
+
+def _check_window(args: argparse.Namespace) -> int:
+    try:
+        at = datetime.fromisoformat(args.at)
+    except ValueError:
+        raise ConfigError(f"--at {args.at!r} is not an ISO date-time") from None
+    if at.tzinfo is None:
+        raise ConfigError(f"--at {args.at!r} needs a UTC offset")
+    if args.country not in COUNTRIES:
+        raise ConfigError(f"--country {args.country!r} is not supported ({', '.join(sorted(COUNTRIES))})")
+    try:
+        number, country = normalise(args.number, args.country)
+    except InvalidNumber as exc:
+        print(f"callcenter campaign check-window: {exc}", file=sys.stderr)
+        return 1
+    contact = Contact(ContactId(number), number, country, zones_for(number, country))
+    decision = check(contact, CampaignRules(campaign_id=CampaignId("check")), History(), at.timestamp(), agent_reserved=True)
+    nxt = decision.next_allowed_at
+    print(
+        json.dumps(
+            {
+                "number": number,
+                "country": country,
+                "time_zones": list(contact.time_zones),
+                "allowed": decision.allowed,
+                "reasons": list(decision.reasons),
+                "next_allowed_at": None if nxt is None else datetime.fromtimestamp(nxt, UTC).isoformat(),
+            }
+        )
+    )
+    return 0 if decision.allowed else 1

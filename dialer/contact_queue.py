@@ -1,0 +1,83 @@
+"""The campaign's contacts in the order they may be dialed, with compliance asked before each dial.
+
+Theory of operation
+-------------------
+* Contacts wait in a heap keyed by the earliest instant they may be dialed (`due`), then by the
+  order they were added. Fresh contacts come from an iterator, so a list of a million rows need
+  not be materialised; a contact that has been tried once lives in the heap with its retry time.
+* `take(n, now, ...)` pops due contacts and runs `compliance.check` on each. Every decision, dial
+  or no-dial, is returned (and logged at DEBUG) so the caller can keep it: the adapter writes
+  them to the CRM, the simulation counts them. A refused contact goes back at `next_allowed_at`,
+  or leaves the campaign when that is None. A refusal for the abandon limit is campaign-wide, so
+  the scan stops there and the contact stays at the head.
+* Pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from dialer.compliance import CampaignRules, Decision, History, Reason, check
+from dialer.contacts import Contact
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    contact: Contact
+    decision: Decision
+    at: float
+
+
+class ContactQueue:
+    def __init__(self, fresh: Iterator[Contact], rules: CampaignRules) -> None:
+        self._fresh = fresh
+        self._rules = rules
+        self._heap: list[tuple[float, int, Contact]] = []
+        self._seq = 0
+        self._fresh_done = False
+
+    def push(self, contact: Contact, due: float) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, contact))
+
+    def _next_due(self, now: float) -> Contact | None:
+        if self._heap and self._heap[0][0] <= now:
+            return heapq.heappop(self._heap)[2]
+        if not self._fresh_done:
+            contact = next(self._fresh, None)
+            if contact is not None:
+                return contact
+            self._fresh_done = True
+        return None
+
+    def is_exhausted(self) -> bool:
+        """No contact is left to dial, now or later."""
+        return self._fresh_done and not self._heap
+
+    def take(
+        self, n: int, now: float, history_of: Callable[[Contact], History], *, agent_reserved: bool
+    ) -> tuple[list[Contact], list[Checked]]:
+        """Up to `n` contacts allowed now, and every decision made on the way."""
+        chosen: list[Contact] = []
+        decisions: list[Checked] = []
+        while len(chosen) < n:
+            contact = self._next_due(now)
+            if contact is None:
+                break
+            decision = check(contact, self._rules, history_of(contact), now, agent_reserved=agent_reserved)
+            decisions.append(Checked(contact, decision, now))
+            logger.debug(
+                "campaign %s contact %s: %s", self._rules.campaign_id, contact.contact_id, decision.describe()
+            )
+            if decision.allowed:
+                chosen.append(contact)
+            elif decision.next_allowed_at is not None:
+                self.push(contact, decision.next_allowed_at)
+                if Reason.ABANDON_LIMIT in decision.reasons:
+                    break
+        return chosen, decisions
