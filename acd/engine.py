@@ -48,7 +48,7 @@ from typing import Any
 
 from acd.config import AcdConfig, AcdError, AgentProfile, MaxWaitAction, Strategy
 from acd.ewt import Ewt, estimate_wait
-from acd.metrics import Metrics, QueueStats
+from acd.metrics import Counters, LiveStats, Metrics
 from acd.state import AgentRecord, Trigger, transition
 from acd.strategies import STRATEGY_KEYS
 from callcenter.events import (
@@ -955,18 +955,43 @@ class AcdEngine:
     def ready_agents(self, queue: QueueName) -> int:
         return len(self._ready.get((queue, "", 0), ()))
 
-    def queue_stats(self, queue: QueueName, now: float) -> QueueStats:
-        waiting = self._waiting_in[queue]
-        counters = self.metrics.queue(queue)
+    def queue_stats(self, queue: QueueName, now: float) -> LiveStats:
+        """A queue's live snapshot (wallboards, the rules' `queue.*` names)."""
         members = [self.agents[a] for a in self._members[queue]]
         logged = [a for a in members if a.state is not AgentState.LOGGED_OUT]
-        occupancy = sum(a.occupancy(now) for a in logged) / len(logged) if logged else None
-        return QueueStats(
-            queue=queue,
-            waiting=len(waiting),
-            longest_wait_s=max((now - c.enqueued_at for c in waiting.values()), default=0.0),
-            ready_agents=self.ready_agents(queue),
-            staffed_agents=self._staffed.get((queue, "", 0), 0),
+        return self._stats(
+            queue,
+            self._waiting_in[queue].values(),
+            self.metrics.queue(queue),
+            now,
+            ready=self.ready_agents(queue),
+            staffed=self._staffed.get((queue, "", 0), 0),
+            occupancy=sum(a.occupancy(now) for a in logged) / len(logged) if logged else None,
+        )
+
+    def class_stats(self, priority_class: str, now: float) -> LiveStats:
+        """A priority class's live snapshot, across queues."""
+        waiting = (c for c in self.calls.values() if c.state == WAITING and c.priority_class == priority_class)
+        return self._stats(priority_class, waiting, self.metrics.klass(priority_class), now)
+
+    @staticmethod
+    def _stats(
+        name: str,
+        waiting: Iterable[CallRecord],
+        counters: Counters,
+        now: float,
+        *,
+        ready: int | None = None,
+        staffed: int | None = None,
+        occupancy: float | None = None,
+    ) -> LiveStats:
+        waits = [now - c.enqueued_at for c in waiting]
+        return LiveStats(
+            name=name,
+            waiting=len(waits),
+            longest_wait_s=max(waits, default=0.0),
+            ready_agents=ready,
+            staffed_agents=staffed,
             offered=counters.offered,
             answered=counters.answered,
             abandoned=counters.abandoned,
@@ -976,7 +1001,6 @@ class AcdEngine:
             abandon_rate=counters.abandon_rate,
             occupancy=occupancy,
         )
-
 
 def replay(engine: AcdEngine, events: Iterable[tuple[float, object]]) -> list[tuple[float, object]]:
     """Feed `(now, event)` pairs in order; return every `(now, message)` the engine emitted."""

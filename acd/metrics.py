@@ -70,14 +70,15 @@ class Counters:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QueueStats:
-    """A live snapshot of one queue (for wallboards, rules and announcements)."""
+class LiveStats:
+    """A live snapshot of one queue or one priority class (wallboards, rules, announcements).
+    The agent fields are None for a class: agents belong to queues."""
 
-    queue: str
+    name: str
     waiting: int
     longest_wait_s: float
-    ready_agents: int
-    staffed_agents: int
+    ready_agents: int | None
+    staffed_agents: int | None
     offered: int
     answered: int
     abandoned: int

@@ -371,8 +371,8 @@ def simulate(scenario: Scenario, *, on_record: Callable[[dict[str, Any]], None] 
         return QueueLoad(
             waiting=stats.waiting,
             longest_wait_s=stats.longest_wait_s,
-            ready_agents=stats.ready_agents,
-            staffed_agents=stats.staffed_agents,
+            ready_agents=stats.ready_agents or 0,
+            staffed_agents=stats.staffed_agents or 0,
         )
 
     for agent_id, start, stop in shifts:

@@ -14,6 +14,7 @@ which rule matched and which earlier rules did not.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -213,3 +214,15 @@ class _Env:
             load = ctx.load(queue) if ctx.load is not None else QueueLoad()
             return float(getattr(load, fld))
         raise KeyError(name)  # pragma: no cover - the type checker only admits known names
+
+
+def wait_variables(request: RoutingRequest, *, fallback_after_s: float, margin_s: float = 30.0) -> dict[str, str]:
+    """Channel variables to set before the caller enters `[acd-wait]`.
+
+    The dialplan's own timer (`ACD_FALLBACK_TIMEOUT`, restarted on every entry) is the safety net
+    for a control plane that is gone; it must not cut short a wait the ACD still manages. So it
+    is set to the request's maximum wait (or `acd.fallback_after_s` when the request has none)
+    plus a margin: while the ACD runs, its own max-wait action always comes first.
+    """
+    wait = request.max_wait_s if request.max_wait_s is not None else fallback_after_s
+    return {"ACD_FALLBACK_TIMEOUT": str(math.ceil(wait + margin_s)), "ACD_QUEUE": request.queue}

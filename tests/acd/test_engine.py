@@ -368,3 +368,20 @@ def test_a_call_needing_two_skills_goes_only_to_an_agent_with_both() -> None:
     out = d.queue(1, "c1", request(skills={"billing": 2, "tech": 1}))
     assert offers(out) == [("c1", "bt")]
     assert {x.agent_id: x.reason for x in decisions(out)[0].excluded} == {"b": "skill:tech", "t": "skill:billing"}
+
+
+def test_live_stats_per_queue_and_per_class() -> None:
+    d = Driver(engine(agent("a"), agent("b"), cfg=config(wrap_up_s=0)))
+    d.login_ready(0, "a")
+    d.at(0, ev.AgentLoggedIn(agent_id=A("b"), interface="PJSIP/b", at=0))
+    d.queue(0, "c1")
+    d.at(10, ev.CallAnswered(call_id=C("c1"), agent_id=A("a"), at=10))  # within T = 20 s
+    d.queue(20, "c2", request(priority_class="vip"))
+    d.queue(30, "c3")
+    d.at(35, ev.CallAbandoned(call_id=C("c3"), at=35))
+    q = d.engine.queue_stats(ev.QueueName("billing"), 50)
+    assert (q.waiting, q.longest_wait_s, q.ready_agents, q.staffed_agents) == (1, 30.0, 0, 1)
+    assert (q.offered, q.answered, q.abandoned, q.service_level, q.asa_s, q.abandon_rate) == (3, 1, 1, 0.5, 10.0, 0.5)
+    assert q.occupancy == 0.5  # a busy since 0; b logged in but paused: the mean over logged-in members
+    vip = d.engine.class_stats("vip", 50)
+    assert (vip.waiting, vip.longest_wait_s, vip.offered, vip.ready_agents) == (1, 30.0, 1, None)

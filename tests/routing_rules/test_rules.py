@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callcenter.cli import main
-from callcenter.events import RelaxationStep, SkillRequirement
+from callcenter.events import QueueName, RelaxationStep, RoutingRequest, SkillRequirement
 from routing_rules.loader import RuleError, load_rules, load_rules_text
 from routing_rules.rules import CallContext, Customer, QueueLoad
 
@@ -152,3 +152,13 @@ def test_routing_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     assert (req["queue"], req["rule"], req["priority_class"]) == ("vip", "vip-line", "vip")
     assert main(["routing", "explain", "c1", "--log", str(tmp_path / "none.jsonl")]) == 1
     assert capsys.readouterr().err == f"callcenter routing explain: no decision log at {tmp_path / 'none.jsonl'}\n"
+
+
+def test_wait_variables_keep_the_dialplan_timer_behind_the_acd() -> None:
+    from routing_rules.rules import wait_variables
+
+    rules = load_rules(HOTLINE)
+    req = rules.route(CallContext(dnis="10086", ani="1", ivr={"menu": "1"}, at=at("2026-11-23T10:00")))
+    assert wait_variables(req, fallback_after_s=120) == {"ACD_FALLBACK_TIMEOUT": "930", "ACD_QUEUE": "billing"}
+    no_limit = RoutingRequest(queue=QueueName("billing"))
+    assert wait_variables(no_limit, fallback_after_s=120, margin_s=10.5) == {"ACD_FALLBACK_TIMEOUT": "131", "ACD_QUEUE": "billing"}
