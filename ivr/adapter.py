@@ -6,7 +6,7 @@ event, `step()`. The adapter decides nothing about the flow; it only translates.
 
 | command | AGI |
 |---|---|
-| Play | STREAM FILE per prompt (interrupt keys as escape digits), SAY NUMBER / SAY DIGITS |
+| Play | STREAM FILE per prompt, SAY NUMBER / SAY DIGITS (no escape digits) |
 | GetDigits | STREAM FILE per prompt (any key interrupts), then WAIT FOR DIGIT per key (each waits `timeout_s`) |
 | Listen | the prompts as above, then RECORD FILE <dir>/ivr-<uniqueid>-<n> wav <keys> <max ms> 0 BEEP s=2 (silence ends it), then the recognizer on the WAV |
 | Lookup | CustomerDirectory.lookup (no AGI) |
@@ -171,10 +171,11 @@ class IvrAgiHandler:
                 await self._exit(agi, session, command)
                 return None
             elif isinstance(command, Play):
-                digit = await self._play(agi, command.prompts, command.interrupt_keys)
-                if not digit and command.say:
-                    digit = await self._say(agi, command.say, command.interrupt_keys)
-                return PromptPlayed(at=self._clock(), digit=digit)
+                # Announcements play to the end: keys pressed now would be lost anyway.
+                await self._play(agi, command.prompts, "")
+                if command.say:
+                    await self._say(agi, command.say, "")
+                return PromptPlayed(at=self._clock())
             elif isinstance(command, GetDigits):
                 return await self._get_digits(agi, command)
             elif isinstance(command, Listen):

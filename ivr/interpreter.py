@@ -10,7 +10,7 @@ execute. Nothing here does I/O, reads a clock or awaits: time arrives as `at` on
 
 Events (what the adapter observed) and the one command each answers:
 
-    PromptPlayed   <- Play        the prompts finished (or a key interrupted them)
+    PromptPlayed   <- Play        the prompts finished
     DigitsEntered  <- GetDigits, Listen   the caller pressed keys
     NoInput        <- GetDigits, Listen   nothing before the timeout (or silence only)
     SpeechHeard    <- Listen      a recognizer's transcript and confidence
@@ -73,7 +73,6 @@ _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PromptPlayed:
     at: float
-    digit: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,7 +133,6 @@ class SayValue:
 class Play:
     prompts: tuple[PromptRef, ...]
     say: SayValue | None = None
-    interrupt_keys: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
