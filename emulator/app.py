@@ -126,7 +126,11 @@ class Emulator:
         return PlacedCall(ch.name, ch.uniqueid, ch.linkedid)
 
     def set_endpoint(self, name: str, **behaviour: Any) -> PhoneBehaviour:
-        """Change how the phone `name` (a pjsip.conf endpoint) behaves from the next call on."""
+        """Change how the phone `name` (a pjsip.conf endpoint; `*`: every phone without its own
+        setting) behaves from the next call on."""
+        if name == "*":
+            self.pbx.default_phone = self.pbx.default_phone.updated(behaviour)
+            return self.pbx.default_phone
         if name not in self.pbx.endpoint_contexts:
             raise KeyError(f"no endpoint {name!r} in pjsip.conf")
         self.pbx.phones[name] = self.pbx.phone(name).updated(behaviour)

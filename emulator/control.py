@@ -9,6 +9,7 @@ every reply has `ok` and, when `ok` is false, `error` naming what was wrong. The
         -> {"ok": true, "channel": "PJSIP/pstn-trunk-00000000", "uniqueid": "...", "linkedid": "..."}
     {"cmd": "endpoint", "name": "1001", "answer_after_s": 3, "answer": true, "busy": false,
      "talk_s": 20, "registered": true}                 -> {"ok": true, "endpoint": {...}}
+        ("name": "*" changes every phone that has no behaviour of its own)
     {"cmd": "number", "number": "13900139000", "machine": true}   (a PSTN number via the trunk)
     {"cmd": "trunk", "answer_rate": 0.7, "busy_rate": 0.1, "machine_rate": 0.1}
     {"cmd": "hangup", "channel": "<name or uniqueid>"}   the far end hangs up
@@ -146,7 +147,9 @@ class ControlServer:
         if cmd == "channels":
             return {"channels": emulator.channels()}
         if cmd == "stats":
-            return {"stats": {**dataclasses.asdict(emulator.pbx.stats), "live_channels": len(emulator.pbx.channels)}}
+            channels = emulator.pbx.channels.values()
+            return {"stats": {**dataclasses.asdict(emulator.pbx.stats), "live_channels": len(channels),
+                              "live_calls": len({ch.linkedid for ch in channels})}}
         if cmd == "traffic":
             return {"calls": emulator.start_traffic(**request)}
         raise ControlError(

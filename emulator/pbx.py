@@ -150,6 +150,7 @@ class Pbx:
         self.sounds_dir = sounds_dir
         self.trunk = trunk or TrunkBehaviour()
         self.phones: dict[str, PhoneBehaviour] = {}
+        self.default_phone = PhoneBehaviour()  # endpoints without their own behaviour
         self.channels: dict[str, LiveChannel] = {}
         self._by_uniqueid: dict[str, LiveChannel] = {}
         self.channelvars: tuple[str, ...] = ()  # manager.conf channelvars
@@ -207,7 +208,7 @@ class Pbx:
             logger.error("task %s failed", task.get_name(), exc_info=task.exception())
 
     def phone(self, endpoint: str) -> PhoneBehaviour:
-        return self.phones.get(endpoint, PhoneBehaviour())
+        return self.phones.get(endpoint, self.default_phone)
 
     def is_in_use(self, endpoint: str) -> bool:
         return any(ch.endpoint == endpoint and ch.tech == "PJSIP" for ch in self.channels.values())
