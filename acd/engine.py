@@ -803,6 +803,14 @@ class AcdEngine:
             siblings.remove(group)
             if not siblings:
                 del self._groups_by_skill[index_key]
+        elif len(group.heap) > 2 * group.live + 32:
+            # Calls that left from the middle (abandoned, re-ranked) leave stale entries that only
+            # the head check pops; rebuild now and then so a long-lived group stays its own size.
+            calls = self.calls
+            group.heap = [
+                e for e in group.heap if (c := calls.get(e[3])) is not None and c.version == e[2] and c.group is group
+            ]
+            heapq.heapify(group.heap)
 
     def _head(self, group: _Group) -> CallRecord | None:
         heap = group.heap
@@ -810,7 +818,7 @@ class AcdEngine:
         while heap:
             _, _, version, call_id = heap[0]
             call = calls.get(call_id)
-            if call is not None and call.version == version and call.group is not None:
+            if call is not None and call.version == version and call.group is group:
                 return call
             heapq.heappop(heap)
         return None
@@ -938,7 +946,7 @@ class AcdEngine:
         if call.group is not None:
             for key, seq, version, other_id in call.group.heap:
                 other = self.calls.get(other_id)
-                if other is not None and other.version == version and other.group is not None and (key, seq) < (call.key, call.seq):
+                if other is not None and other.version == version and other.group is call.group and (key, seq) < (call.key, call.seq):
                     position += 1
         counters = self.metrics.queue(call.queue)
         aht = counters.aht_s if counters.aht_s is not None else self.config.default_aht_s

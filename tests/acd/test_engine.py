@@ -385,3 +385,14 @@ def test_live_stats_per_queue_and_per_class() -> None:
     assert q.occupancy == 0.5  # a busy since 0; b logged in but paused: the mean over logged-in members
     vip = d.engine.class_stats("vip", 50)
     assert (vip.waiting, vip.longest_wait_s, vip.offered, vip.ready_agents) == (1, 30.0, 1, None)
+
+
+def test_a_long_lived_queue_does_not_keep_the_calls_that_left_it() -> None:
+    d = Driver(engine())
+    d.queue(0, "keeper")  # nobody is logged in: the group never empties
+    for i in range(500):
+        d.queue(1 + i, f"c{i}")
+        d.at(1 + i, ev.CallAbandoned(call_id=C(f"c{i}"), at=1 + i))
+    (group,) = d.engine._groups.values()
+    assert group.live == 1 and len(group.heap) <= 2 * group.live + 32
+    assert d.engine.estimate_wait(C("keeper")).position == 0
