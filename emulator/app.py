@@ -14,12 +14,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emulator.amiserver import AmiServer
 from emulator.apps import APPLICATIONS
+from emulator.channels import RINGING
 from emulator.clock import Clock
 from emulator.conffile import AmiUser, ami_users, manager_general, pjsip_endpoints, read_conf
 from emulator.control import ControlServer
@@ -38,7 +40,7 @@ DEFAULT_SOUNDS_DIR = Path("/usr/share/asterisk/sounds/en")
 @dataclass(slots=True)
 class EmulatorConfig:
     conf_dir: Path = DEFAULT_CONF_DIR
-    spool_dir: Path = Path("emulator-spool")
+    spool_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "callcenter-emulator")
     sounds_dir: Path = DEFAULT_SOUNDS_DIR
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038  # 0: any free port (tests)
@@ -177,6 +179,15 @@ class Emulator:
             return False
         for digit in digits:
             await self.pbx.send_dtmf(ch, digit)
+        return True
+
+    def answer(self, name_or_uniqueid: str) -> bool:
+        """The ringing phone on that channel is answered now (e.g. from the demo's agent desktop);
+        give the phone `answer=False` so it does not answer by itself first."""
+        ch = self.channel(name_or_uniqueid)
+        if ch is None or ch.state != RINGING:
+            return False
+        ch.answer_now.set()
         return True
 
     def hold(self, name_or_uniqueid: str, on: bool = True) -> bool:

@@ -12,6 +12,7 @@ every reply has `ok` and, when `ok` is false, `error` naming what was wrong. The
         ("name": "*" changes every phone that has no behaviour of its own)
     {"cmd": "number", "number": "13900139000", "machine": true}   (a PSTN number via the trunk)
     {"cmd": "trunk", "answer_rate": 0.7, "busy_rate": 0.1, "machine_rate": 0.1}
+    {"cmd": "answer", "channel": "<name or uniqueid>"}   the ringing phone is answered now
     {"cmd": "hangup", "channel": "<name or uniqueid>"}   the far end hangs up
     {"cmd": "press", "channel": "<name or uniqueid>", "digits": "12#"}
     {"cmd": "hold", "channel": "<name or uniqueid>"}    that phone holds the call ("unhold" resumes)
@@ -139,6 +140,11 @@ class ControlServer:
             if not await emulator.press(channel, digits):
                 raise ControlError(f"no channel {channel!r}")
             return {}
+        if cmd == "answer":
+            channel = _required(request, "channel")
+            if not emulator.answer(channel):
+                raise ControlError(f"no ringing channel {channel!r}")
+            return {}
         if cmd in ("hold", "unhold"):
             channel = _required(request, "channel")
             if not emulator.hold(channel, cmd == "hold"):
@@ -153,8 +159,8 @@ class ControlServer:
         if cmd == "traffic":
             return {"calls": emulator.start_traffic(**request)}
         raise ControlError(
-            f"unknown cmd {cmd!r}; expected call, endpoint, number, trunk, hangup, press, hold, unhold, channels, "
-            "stats or traffic"
+            f"unknown cmd {cmd!r}; expected call, endpoint, number, trunk, answer, hangup, press, hold, unhold, "
+            "channels, stats or traffic"
         )
 
 

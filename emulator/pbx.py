@@ -104,6 +104,7 @@ class LiveChannel(Channel):
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     answered: asyncio.Event = field(default_factory=asyncio.Event)
+    answer_now: asyncio.Event = field(default_factory=asyncio.Event)  # answered by hand
     script: CallerScript | None = None
     phone: PhoneBehaviour | None = None
     utterances: list[str] = field(default_factory=list)
@@ -680,13 +681,16 @@ class Pbx:
             return "BUSY"
         await self.clock.sleep(0.05)
         self.set_state(ch, RINGING)
-        wait = behaviour.answer_after_s if behaviour.answer else None
-        if timeout_s is not None and (wait is None or wait > timeout_s):
-            await self.clock.sleep(timeout_s)
-            return "NOANSWER"
-        if wait is None:
-            await asyncio.Event().wait()  # rings until cancelled
-        await self.clock.sleep(wait or 0.0)
+        # First of: the phone answers by itself, someone answers it by hand (`answer_now`, the
+        # demo's agent desktop), the caller's ring timeout.
+        auto = behaviour.answer_after_s if behaviour.answer else None
+        if timeout_s is not None and (auto is None or auto > timeout_s):
+            auto = None
+        wait = auto if auto is not None else timeout_s
+        try:
+            await asyncio.wait_for(ch.answer_now.wait(), None if wait is None else self.clock.real(wait))
+        except TimeoutError:
+            return "ANSWER" if auto is not None else "NOANSWER"
         return "ANSWER"
 
     async def _await_answer(self, ch: LiveChannel, ring: asyncio.Task[str], on_ringing: Callable[[], None]) -> str:

@@ -98,8 +98,8 @@ async def test_control_socket(make_emulator, ami_probe) -> None:
     errors = [
         (b"not json", "request is not JSON: Expecting value: line 1 column 1 (char 0)"),
         ({"nocmd": 1}, "request must be a JSON object with a string 'cmd'"),
-        ({"cmd": "dance"}, "unknown cmd 'dance'; expected call, endpoint, number, trunk, hangup, press, hold, unhold, "
-                          "channels, stats or traffic"),
+        ({"cmd": "dance"}, "unknown cmd 'dance'; expected call, endpoint, number, trunk, answer, hangup, press, hold, "
+                          "unhold, channels, stats or traffic"),
         ({"cmd": "call", "ani": "1"}, "call: missing field 'dnis'"),
         ({"cmd": "call", "ani": "1", "dnis": "2", "patience_s": "long"},
          "call.patience_s has value 'long'; expected a number >= 0"),

@@ -232,3 +232,20 @@ async def test_hold_and_unhold_the_way_the_command_port_does(make_emulator, ami_
     assert not probe.find("Hangup")
     await emulator.far_end_hangup(agent)
     await probe.wait_event("Hangup", Channel=call.channel)
+
+
+async def test_an_agent_answers_by_hand(make_emulator, ami_probe) -> None:
+    emulator: Emulator = await make_emulator(agi_port=1, clock_scale=10.0)
+    probe: AmiProbe = await ami_probe(emulator)
+    emulator.set_endpoint("1005", answer=False, talk_s=None)
+    call = emulator.place_call({"ani": "13800138000", "dnis": "10086", "talk_s": 5.0})
+    await probe.wait_event("MusicOnHoldStart", Channel=call.channel)
+    await probe.action("Setvar", Channel=call.channel, Variable="ACD_AGENT_INTERFACE", Value="PJSIP/1005")
+    await probe.action("Setvar", Channel=call.channel, Variable="ACD_RING_TIMEOUT", Value="60")
+    await probe.action("Redirect", Channel=call.channel, Context="acd-connect", Exten="s", Priority="1")
+    ringing = await probe.wait_event("DialState", Channel=call.channel, DialStatus="RINGING")
+    assert not emulator.answer(call.channel)  # the caller's leg is not ringing
+    assert emulator.answer(ringing.get("DestChannel") or "")
+    await probe.wait_event("BridgeEnter", Channel=call.channel)
+    await probe.wait_event("Hangup", Channel=call.channel)
+    assert probe.find("DialEnd", Channel=call.channel, DialStatus="ANSWER")
