@@ -52,6 +52,8 @@ operations = st.one_of(
     st.tuples(st.just("call"), routing_requests()),
     st.tuples(st.sampled_from(["answer", "no-answer", "abandon", "end"]), st.integers(0, 50)),
     st.tuples(st.just("priority"), st.integers(0, 50), st.sampled_from(CLASSES)),
+    st.tuples(st.just("reskill"), st.integers(0, 5), skill_maps, st.sets(st.sampled_from(QUEUES))),
+    st.tuples(st.just("outbound"), st.integers(0, 5)),
 )
 
 
@@ -180,6 +182,15 @@ def test_invariants_hold_over_random_event_sequences(
             call_id = ev.CallId(f"c{w.n}")
             w.queued.add(call_id)
             w.feed(ev.CallQueued(call_id=call_id, request=op[1], at=w.now))  # type: ignore[arg-type]
+        elif kind == "reskill":
+            agent_id = w.agent_ids[int(op[1]) % len(w.agent_ids)]  # type: ignore[call-overload]
+            skills = tuple(ev.AgentSkill(skill=k, level=v) for k, v in op[2].items())  # type: ignore[union-attr]
+            queues = tuple(ev.QueueName(q) for q in sorted(op[3]))  # type: ignore[call-overload]
+            w.feed(ev.AgentProfileUpdated(agent_id=agent_id, skills=skills, queues=queues, at=w.now))
+        elif kind == "outbound":
+            agent_id = w.agent_ids[int(op[1]) % len(w.agent_ids)]  # type: ignore[call-overload]
+            w.n += 1
+            w.feed(ev.AgentOutboundStarted(agent_id=agent_id, call_id=ev.CallId(f"out{w.n}"), at=w.now))
         elif kind == "priority":
             calls = w.calls_in(WAITING, RINGING)
             if calls:
@@ -188,9 +199,14 @@ def test_invariants_hold_over_random_event_sequences(
         else:
             states = {"answer": (RINGING,), "no-answer": (RINGING,), "abandon": (WAITING, RINGING), "end": (ANSWERED,)}
             calls = w.calls_in(*states[str(kind)])
+            if kind == "end":
+                calls += sorted(w.engine._outbound)  # the agents' own outbound calls end too
             if not calls:
                 continue
             call_id = calls[int(op[1]) % len(calls)]  # type: ignore[call-overload]
+            if call_id not in w.engine.calls:
+                w.feed(ev.CallEnded(call_id=call_id, at=w.now))
+                continue
             holder = w.engine.calls[call_id].agent_id
             if kind == "answer":
                 assert holder is not None
