@@ -43,12 +43,16 @@ import logging
 import sqlite3
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from callcenter import events as ev
 from callcenter.bus import EventBus
 from callcenter.events import AgentState, CallOutcome, Direction, HangupSide
+
+if TYPE_CHECKING:  # the outbox imports this module's record type
+    from crm.outbox import Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -418,7 +422,7 @@ class CallLogger:
     def __init__(
         self,
         bus: EventBus,
-        outbox: Any,  # crm.outbox.Outbox (Any: the outbox imports this module's record type)
+        outbox: Outbox,
         *,
         builder: CallRecordBuilder | None = None,
         expire_every_s: float = 30.0,
@@ -451,13 +455,14 @@ class CallLogger:
                 logger.warning("call %s: logged without its final event (timed out)", record.call_id)
                 await self._journal(self._outbox.put_call, record)
 
-    async def _journal(self, put: Any, item: Any) -> None:
+    async def _journal(self, put: Callable[[Any], Awaitable[None]], item: object) -> None:
         try:
             await put(item)
         except (OSError, sqlite3.Error):
             # The local journal itself failed (disk full, unwritable data dir): say so loudly, but
             # keep logging the next calls; the calls themselves are not affected.
-            logger.exception("outbox journal write failed; this entry is lost: %r", item)
+            key = getattr(item, "call_id", None) or getattr(item, "agent_id", "?")
+            logger.exception("%s: outbox journal write failed; this %s is lost", key, type(item).__name__)
 
     async def handle(self, msg: object) -> None:
         if isinstance(msg, ev.AgentStateChanged):

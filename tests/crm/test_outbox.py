@@ -305,3 +305,18 @@ async def test_record_writer_is_idempotent_and_stores_events_exactly(engine: Asy
         for i, e in enumerate(p["events"])
     ]
     assert await db_counts(engine) == (3, 3, 15)
+
+
+async def test_a_failing_journal_is_logged_and_call_logging_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bus = EventBus()
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    logger = CallLogger(bus, outbox)
+    outbox.close()  # the journal's disk is gone
+    for e in call_events(1):
+        await logger.handle(e)
+    assert "call-1: outbox journal write failed; this CallRecordData is lost" in caplog.text
+    for e in call_events(2)[:2]:
+        await logger.handle(e)  # the next call is still followed
+    assert logger.builder.in_progress == 1
