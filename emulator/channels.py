@@ -43,7 +43,7 @@ STATE_DESC = {
     9: "Pre-ring",
     10: "Unknown",
 }
-DOWN, RING, RINGING, UP, BUSY = 0, 4, 5, 6, 7
+DOWN, RING, RINGING, UP = 0, 4, 5, 6
 
 # Q.850 causes the emulator produces, with Asterisk's texts (main/causes table).
 CAUSE_TEXT = {
@@ -58,7 +58,7 @@ CAUSE_TEXT = {
     34: "Circuit/channel congestion",
     127: "Interworking, unspecified",
 }
-NORMAL_CLEARING, USER_BUSY, NO_ANSWER, SUBSCRIBER_ABSENT, ANSWERED_ELSEWHERE = 16, 17, 19, 20, 26
+NORMAL_CLEARING, USER_BUSY, NO_ANSWER, SUBSCRIBER_ABSENT, CONGESTION = 16, 17, 19, 20, 34
 
 
 @dataclass(slots=True, eq=False, repr=False)
@@ -195,7 +195,7 @@ def varset(ch: Channel, variable: str, value: str) -> AmiEvent:
     return channel_event("VarSet", ch, ("Variable", variable), ("Value", c_escape(value)), klass="dialplan")
 
 
-def hangup(ch: Channel) -> AmiEvent:
+def hangup_event(ch: Channel) -> AmiEvent:
     cause = ch.hangup_cause
     return channel_event("Hangup", ch, ("Cause", str(cause)), ("Cause-txt", CAUSE_TEXT.get(cause, "Unknown")))
 
@@ -215,7 +215,7 @@ def user_event(ch: Channel | None, user_event_name: str, fields: Headers) -> Ami
     return AmiEvent("UserEvent", "user", [*(snapshot(ch) if ch else []), ("UserEvent", user_event_name), *fields])
 
 
-def blind_transfer(transferer: Channel, transferee: Channel | None, bridge: Bridge, context: str, exten: str) -> AmiEvent:
+def blind_transfer_event(transferer: Channel, transferee: Channel | None, bridge: Bridge, context: str, exten: str) -> AmiEvent:
     headers: Headers = [("Result", "Success"), *snapshot(transferer, "Transferer")]
     if transferee is not None:
         headers += snapshot(transferee, "Transferee")

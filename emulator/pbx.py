@@ -36,6 +36,7 @@ from typing import Any
 
 from emulator import audio
 from emulator.channels import (
+    CONGESTION,
     DOWN,
     NO_ANSWER,
     NORMAL_CLEARING,
@@ -48,20 +49,16 @@ from emulator.channels import (
     AmiEvent,
     Bridge,
     Channel,
+    blind_transfer_event,
     bridge_event,
     bridge_snapshot,
     channel_event,
     dial_event,
+    hangup_event,
     newexten,
     snapshot,
     varset,
     with_chanvars,
-)
-from emulator.channels import (
-    blind_transfer as blind_transfer_event,
-)
-from emulator.channels import (
-    hangup as hangup_event,
 )
 from emulator.clock import Clock
 from emulator.dialplan import Dialplan, DialplanError, substitute
@@ -705,7 +702,7 @@ class Pbx:
                 on_ringing()
             if ch.hungup:
                 ring.cancel()
-                return {USER_BUSY: "BUSY", 34: "CONGESTION", SUBSCRIBER_ABSENT: "CHANUNAVAIL"}.get(
+                return {USER_BUSY: "BUSY", CONGESTION: "CONGESTION", SUBSCRIBER_ABSENT: "CHANUNAVAIL"}.get(
                     ch.hangup_cause, "NOANSWER")
         return ring.result()
 
