@@ -60,12 +60,19 @@ class ContactQueue:
         return self._fresh_done and not self._heap
 
     def take(
-        self, n: int, now: float, history_of: Callable[[Contact], History], *, agent_reserved: bool
+        self,
+        n: int,
+        now: float,
+        history_of: Callable[[Contact], History],
+        *,
+        agent_reserved: bool,
+        max_scan: int = 50,
     ) -> tuple[list[Contact], list[Checked]]:
-        """Up to `n` contacts allowed now, and every decision made on the way."""
+        """Up to `n` contacts allowed now, and every decision made on the way. At most
+        `max_scan` contacts are examined, so a closed calling window does not walk the list."""
         chosen: list[Contact] = []
         decisions: list[Checked] = []
-        while len(chosen) < n:
+        while len(chosen) < n and len(decisions) < max_scan:
             contact = self._next_due(now)
             if contact is None:
                 break

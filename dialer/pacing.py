@@ -198,13 +198,15 @@ def tick(state: PacerState, now: float) -> list[Dial]:
         ]
     if mode is Mode.PROGRESSIVE:
         return _one_per_free_agent(state)
+    if mode is Mode.RATIO:
+        _retune_ratio(state, now)
     if not state.ledger.can_risk_abandon(now):
         # Free agents first back the pooled lines still ringing (else those would abandon);
         # only the agents left over get a reserved line.
         pooled = sum(1 for line in state.lines.values() if line.agent_id is None)
         return _one_per_free_agent(state)[pooled:]
     if mode is Mode.RATIO:
-        return [Dial() for _ in range(_ratio_lines(state, now))]
+        return [Dial() for _ in range(_ratio_lines(state))]
     return [Dial() for _ in range(_predictive_lines(state, now))]
 
 
@@ -212,21 +214,27 @@ def _one_per_free_agent(state: PacerState) -> list[Dial]:
     return [Dial(agent_id=a) for a, ag in state.agents.items() if ag.status is AgentStatus.FREE]
 
 
-def _ratio_lines(state: PacerState, now: float) -> int:
+def _retune_ratio(state: PacerState, now: float) -> None:
+    """VICIdial's adaptive dial level, re-tuned against today's abandon rate only."""
     cfg = state.config
+    if now - state.ratio_retuned_at < cfg.ratio_retune_s:
+        return
+    state.ratio_retuned_at = now
+    day = next((r for r in state.ledger.rates(now) if r.name == "calendar-day"), None)
+    day_rate = day.rate if day else 0.0
+    free = sum(1 for a in state.agents.values() if a.status is AgentStatus.FREE)
+    if day_rate >= cfg.abandon_limit:
+        state.ratio = 1.0
+    elif day_rate > 0.8 * cfg.abandon_limit:
+        state.ratio = max(1.0, state.ratio - cfg.ratio_step)
+    elif free > 0.1 * len(state.agents):
+        state.ratio = min(cfg.ratio_max, state.ratio + cfg.ratio_step)
+
+
+def _ratio_lines(state: PacerState) -> int:
     statuses = [a.status for a in state.agents.values()]
     free = statuses.count(AgentStatus.FREE)
     talking = statuses.count(AgentStatus.TALKING)
-    if now - state.ratio_retuned_at >= cfg.ratio_retune_s:
-        state.ratio_retuned_at = now
-        day = next((r for r in state.ledger.rates(now) if r.name == "calendar-day"), None)
-        day_rate = day.rate if day else 0.0
-        if day_rate >= cfg.abandon_limit:
-            state.ratio = 1.0
-        elif day_rate > 0.8 * cfg.abandon_limit:
-            state.ratio = max(1.0, state.ratio - cfg.ratio_step)
-        elif free > 0.1 * len(statuses):
-            state.ratio = min(cfg.ratio_max, state.ratio + cfg.ratio_step)
     wanted = math.floor(state.ratio * (free + talking))
     return max(0, wanted - len(state.lines) - talking)
 

@@ -9,7 +9,8 @@ Theory of operation
 * Everything is evaluated in the callee's zone with `zoneinfo`: a UTC instant is turned into the
   local wall clock, so a DST change moves the UTC hours of the window and never the local ones.
   Local start times are turned back into instants with `datetime.timestamp()`, which applies the
-  zone's offset for that date (a start inside a spring-forward gap lands just after the gap).
+  zone's offset for that date (a start inside a spring-forward gap is read with the offset in
+  force before the change, so 02:30 on that night opens at 03:30).
 * A contact whose zone is uncertain (a US number with an unknown area code) carries every zone it
   could be in; it may be called only when the window is open in all of them.
 * Pure: no clock, no I/O; times are seconds since the epoch passed in by the caller.
