@@ -346,9 +346,11 @@ def _parse_line(line: str) -> AgiReply:
         return AgiReply(code, text=rest)
     if not rest.startswith("result="):
         raise RemoteProtocolError(f"AGI reply {line!r}: expected '200 result=<value>'")
+    # NOTE(lead): an empty result is real Asterisk output: GET DATA answers `200 result= (timeout)`
+    # when the caller pressed nothing and `200 result=` when they pressed only '#'
+    # (res_agi.c handle_getdata prints `result=%s` with an empty buffer). zaf/agi's test data calls
+    # both malformed; Asterisk disagrees, and we follow Asterisk.
     result, _, rest = rest[len("result=") :].partition(" ")
-    if not result:
-        raise RemoteProtocolError(f"AGI reply {line!r}: the result is empty")
     data = None
     if rest.startswith("("):
         dm = _DATA_RE.match(rest)
@@ -417,7 +419,7 @@ def encode_reply(reply: AgiReply) -> bytes:
     if reply.is_hangup:
         return b"HANGUP\n"
     if reply.code == 200:
-        if not reply.result or " " in reply.result:
+        if reply.result is None or " " in reply.result:
             raise LocalProtocolError(f"AGI 200 reply needs a result without spaces, got {reply.result!r}")
         line = f"200 result={reply.result}"
         if reply.data is not None:

@@ -254,8 +254,7 @@ def test_usage_block_on_separate_lines_as_asterisk_20_sends_it() -> None:
     [
         ("200", "AGI reply '200': expected '200 result=<value>'"),
         ("200 result 1", "AGI reply '200 result 1': expected '200 result=<value>'"),
-        ("200 result= 1", "AGI reply '200 result= 1': the result is empty"),
-        ("200 result=", "AGI reply '200 result=': the result is empty"),
+        ("200 result= 1", "AGI reply '200 result= 1': expected 'key=value' after the result, got '1'"),
         ("", "AGI reply is an empty line"),
         (
             "some random reply that we are not supposed to get",
@@ -272,6 +271,16 @@ def test_malformed_replies_sample_is_rejected_with_exact_text(shared_dir: Path, 
     with pytest.raises(RemoteProtocolError) as info:
         AgiReplyDecoder().feed(line.encode() + b"\n")
     assert str(info.value) == message
+
+
+def test_empty_result_is_what_asterisk_sends_for_get_data_without_digits(shared_dir: Path) -> None:
+    # zaf/agi lists "200 result=" as malformed, but res_agi.c's handle_getdata prints
+    # "200 result=%s (timeout)" / "200 result=%s" with an empty buffer when no digit came.
+    assert "200 result=" in agi_file(shared_dir, "zaf-agi--malformed-replies.txt").decode().split("\n")
+    assert AgiReply.parse("200 result=") == AgiReply(200, "")
+    assert AgiReply.parse("200 result= (timeout)") == AgiReply(200, "", "timeout")
+    assert AgiReplyDecoder().feed(b"200 result= (timeout)\n") == [AgiReply(200, "", "timeout")]
+    assert encode_reply(AgiReply(200, "", "timeout")) == b"200 result= (timeout)\n"
 
 
 @pytest.mark.parametrize(
