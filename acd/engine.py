@@ -690,7 +690,9 @@ class AcdEngine:
             tie = "random draw"
         if queue.strategy is Strategy.ROUND_ROBIN:
             self._rr_last[call.queue] = members.get(agent.id, 0)
-        shown = tuple(DecisionCandidate(id=a.id, score=k) for k, _, a in ranked[: self.config.explain_limit])
+        shown = tuple(
+            DecisionCandidate(id=a.id, score=tuple(round(x, 3) for x in k)) for k, _, a in ranked[: self.config.explain_limit]
+        )
         excluded, counts = self._exclusions(call, len(candidates))
         self._offer(call, agent, now, trigger, out, shown, len(candidates), excluded, counts, tie)
 
