@@ -6,8 +6,9 @@ Theory of operation
 calls of `horizon_s` seconds as (offset_s, CallerScript), exponential inter-arrival times at
 `rate_per_s`. Each caller is a VIP with probability `vip_share` (their ANI is drawn from
 `vip_anis`, the numbers the CRM rates as star-level), else a random mobile number; their talk
-time is exponential with mean `mean_talk_s`, their patience exponential with mean
-`mean_patience_s`, and they press the digits of one of the `menu_choices` when the IVR asks.
+time has mean `mean_talk_s`, exponential or (`talk_sigma` > 0) lognormal with that shape, which
+fits measured handle times better; their patience is exponential with mean `mean_patience_s`;
+they press the digits of one of the `menu_choices` when the IVR asks.
 The same seed gives the same calls. `run_traffic` is the adapter that places them on an emulator
 on its (possibly fast) clock.
 """
@@ -15,6 +16,7 @@ on its (possibly fast) clock.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -29,6 +31,7 @@ class TrafficProfile:
     vip_share: float = 0.1
     vip_anis: tuple[str, ...] = ("13900000001", "13900000002", "13900000003")
     mean_talk_s: float = 120.0
+    talk_sigma: float = 0.0  # > 0: lognormal talk times with this sigma (and mean mean_talk_s)
     mean_patience_s: float | None = 90.0
     menu_choices: tuple[str, ...] = ("1", "2", "0")
     utterances: tuple[str, ...] = field(default=())
@@ -47,13 +50,19 @@ def caller(profile: TrafficProfile, rng: random.Random) -> CallerScript:
     ani = rng.choice(profile.vip_anis) if vip else f"13{rng.randrange(10**9):09d}"
     patience = rng.expovariate(1 / profile.mean_patience_s) if profile.mean_patience_s else None
     digits = ((rng.uniform(0.5, 2.0), rng.choice(profile.menu_choices)),) if profile.menu_choices else ()
+    if profile.talk_sigma > 0:
+        # E[lognormal(mu, sigma)] = exp(mu + sigma^2 / 2): choose mu so the mean is mean_talk_s.
+        mu = math.log(profile.mean_talk_s) - profile.talk_sigma**2 / 2
+        talk = rng.lognormvariate(mu, profile.talk_sigma)
+    else:
+        talk = rng.expovariate(1 / profile.mean_talk_s)
     return CallerScript(
         ani=ani,
         dnis=profile.dnis,
         digits=digits,
         utterances=profile.utterances,
         patience_s=patience,
-        talk_s=rng.expovariate(1 / profile.mean_talk_s),
+        talk_s=talk,
     )
 
 

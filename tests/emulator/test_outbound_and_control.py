@@ -53,6 +53,11 @@ async def test_outbound_human_machine_busy_and_no_answer(make_emulator, ami_prob
     await probe.wait_event("Hangup", Channel=machine.get("Channel"))
     assert probe.find("Newexten", Channel=machine.get("Channel"), Application="Playback", AppData="vm-intro")
     assert probe.find("VarSet", Channel=human.get("Channel"), Variable="CAMPAIGN", Value="c1")
+    # Synchronous Originate: the reply waits for the outcome.
+    sync_ok = await probe.action("Originate", Channel="PJSIP/13900000001@pstn-trunk", Application="Wait", Data="1")
+    assert sync_ok.get("Message") == "Originate successfully queued"
+    sync_busy = await probe.action("Originate", Channel="PJSIP/13900000003@pstn-trunk", Application="Wait", Data="1")
+    assert (sync_busy.name, sync_busy.get("Message")) == ("Error", "Originate failed")
     # An application Asterisk does not have: the call is answered, then hung up.
     emulator.set_number("13900000005", answer_after_s=0.1, talk_s=None)
     await probe.action("Originate", Channel="PJSIP/13900000005@pstn-trunk", Application="NoSuchApp", Async="1")
@@ -137,6 +142,13 @@ def test_traffic_is_seeded_poisson_with_a_vip_share() -> None:
     assert abs(vip / len(calls) - 0.2) < 0.02
     talk = [c.talk_s for _, c in calls if c.talk_s is not None]
     assert abs(sum(talk) / len(talk) - 60.0) < 3.0
+    lognormal = arrivals(TrafficProfile(rate_per_s=5.0, mean_talk_s=60.0, talk_sigma=0.5), random.Random(7), 2000.0)
+    talks = sorted(c.talk_s for _, c in lognormal if c.talk_s is not None)
+    mean = sum(talks) / len(talks)
+    cv = (sum((t - mean) ** 2 for t in talks) / len(talks)) ** 0.5 / mean
+    assert abs(mean - 60.0) < 2.0
+    # lognormal sigma 0.5: median 60 * exp(-0.125) = 52.9, CV 0.53 (an exponential: 41.6 and 1.0)
+    assert 51.0 < talks[len(talks) // 2] < 55.0 and 0.48 < cv < 0.58
     with pytest.raises(ValueError, match="rate_per_s has value 0"):
         TrafficProfile(rate_per_s=0)
 
