@@ -19,7 +19,7 @@ every reply has `ok` and, when `ok` is false, `error` naming what was wrong. The
     {"cmd": "channels"}                                   -> {"ok": true, "channels": [...]}
     {"cmd": "stats"}                                      -> {"ok": true, "stats": {...}}
     {"cmd": "traffic", "rate_per_s": 20, "duration_s": 60, "seed": 1, "vip_share": 0.1,
-     "mean_talk_s": 120, "mean_patience_s": 90, "hangup_after_s": null}
+     "mean_talk_s": 120, "talk_sigma": 0.6, "mean_patience_s": 90, "hangup_after_s": null}
         -> {"ok": true, "calls": <how many will arrive>}  (Poisson arrivals on the emulator's clock)
 """
 
