@@ -928,8 +928,7 @@ class AcdEngine:
                 agent.busy_since = now
         if new is _READY:
             agent.idle_since = now
-        agent.state = new
-        logger.debug("agent %s: %s -> %s %s", agent.id, old, new, reason)
+        agent.state = new  # the runner logs each AgentStateChanged; the core stays quiet on its hot path
         out.append(AgentStateChanged(agent_id=agent.id, old=old, new=new, reason=reason, call_id=call_id, at=now))
 
     # ----------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from callcenter.events import (
     AgentOutboundStarted,
     AgentProfileUpdated,
     AgentReady,
+    AgentStateChanged,
     CallAbandoned,
     CallAnswered,
     CallEnded,
@@ -180,8 +181,12 @@ class AcdRunner:
                 self.failed_commands += 1
                 logger.exception("call %s: %s failed", msg.call_id, type(msg).__name__)
             return
-        if isinstance(msg, RoutingDecided) and self._decisions is not None:
-            self._decisions.append(msg)
+        if isinstance(msg, AgentStateChanged):
+            logger.info("agent %s: %s -> %s %s", msg.agent_id, msg.old.name, msg.new.name, msg.reason)
+        elif isinstance(msg, RoutingDecided):
+            logger.info("call %s: offered to %s (%s, %s)", msg.call_id, msg.agent_id, msg.decision_id, msg.trigger)
+            if self._decisions is not None:
+                self._decisions.append(msg)
         if self._publish is not None:
             await self._publish(msg)
 
