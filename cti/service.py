@@ -353,14 +353,25 @@ class CtiService:
         )
         return {"call_id": ctx.call_id}
 
+    # NOTE(cti): the PBX port holds a call by moving both parties out of their bridge (music for the
+    # caller), which Asterisk reports as dialplan moves, not as `Hold` (a phone's own hold). So
+    # once the port has done it, the hold is a fact and the CTI publishes it (desktops, CRM hold_s).
     async def _do_hold(self, claims: Claims, req: m.CallRef) -> dict[str, Any]:
         ctx = self._own_call(claims, req.call_id)
-        await self.commands.execute(ev.Hold(channel_id=self._caller_channel(ctx)))
+        if ctx.held:
+            raise DomainError("illegal-state", f"call {ctx.call_id} is already on hold", call_id=ctx.call_id)
+        caller = self._caller_channel(ctx)
+        await self.commands.execute(ev.Hold(channel_id=caller))
+        await self.bus.publish(ev.ChannelHeld(call_id=ctx.call_id, channel_id=caller, at=self.clock()))
         return {"call_id": ctx.call_id}
 
     async def _do_unhold(self, claims: Claims, req: m.CallRef) -> dict[str, Any]:
         ctx = self._own_call(claims, req.call_id)
-        await self.commands.execute(ev.Unhold(channel_id=self._caller_channel(ctx)))
+        if not ctx.held:
+            raise DomainError("illegal-state", f"call {ctx.call_id} is not on hold", call_id=ctx.call_id)
+        caller = self._caller_channel(ctx)
+        await self.commands.execute(ev.Unhold(channel_id=caller))
+        await self.bus.publish(ev.ChannelUnheld(call_id=ctx.call_id, channel_id=caller, at=self.clock()))
         return {"call_id": ctx.call_id}
 
     async def _do_hangup(self, claims: Claims, req: m.CallRef) -> dict[str, Any]:
@@ -420,6 +431,8 @@ class CtiService:
             )
             command = ev.Redirect(channel_id=caller, context=self.config.wait_context, exten="s")
         await self.commands.execute(command)
+        if isinstance(command, ev.BlindTransfer | ev.AttendedTransfer):
+            return {"call_id": ctx.call_id, "to": req.to, "target": req.target}  # Asterisk reports these itself
         await self.bus.publish(
             ev.CallTransferred(
                 call_id=ctx.call_id,
