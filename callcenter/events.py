@@ -915,6 +915,21 @@ class AttemptEnded:
     at: float
 
 
+@message("campaign.dial-decided")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialDecided:
+    """Compliance's answer before a dial, kept for every dial and every no-dial (dialer/compliance.py)."""
+
+    campaign_id: CampaignId
+    contact_id: ContactId
+    number: str
+    allowed: bool
+    reasons: tuple[str, ...] = ()  # compliance.Reason values, e.g. "outside-calling-window"
+    next_allowed_at: float | None = None  # None: never again in this campaign
+    agent_reserved: bool = False
+    at: float
+
+
 # --------------------------------------------------------------------------------------------
 # Commands (imperative). The PBX command port turns these into AMI actions.
 # --------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from callcenter.events import CampaignId, DialDecided
 from dialer.compliance import CampaignRules, Decision, History, Reason, check
 from dialer.contacts import Contact
 
@@ -31,6 +32,21 @@ class Checked:
     contact: Contact
     decision: Decision
     at: float
+    agent_reserved: bool
+
+    def to_event(self, campaign_id: CampaignId) -> DialDecided:
+        """The record the adapter keeps (CRM, CTI) for this dial or no-dial."""
+        d = self.decision
+        return DialDecided(
+            campaign_id=campaign_id,
+            contact_id=self.contact.contact_id,
+            number=self.contact.number,
+            allowed=d.allowed,
+            reasons=tuple(r.value for r in d.reasons),
+            next_allowed_at=None if d.allowed else d.next_allowed_at,
+            agent_reserved=self.agent_reserved,
+            at=self.at,
+        )
 
 
 class ContactQueue:
@@ -77,7 +93,7 @@ class ContactQueue:
             if contact is None:
                 break
             decision = check(contact, self._rules, history_of(contact), now, agent_reserved=agent_reserved)
-            decisions.append(Checked(contact, decision, now))
+            decisions.append(Checked(contact, decision, now, agent_reserved))
             logger.debug(
                 "campaign %s contact %s: %s", self._rules.campaign_id, contact.contact_id, decision.describe()
             )

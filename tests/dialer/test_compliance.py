@@ -114,3 +114,27 @@ def test_reasons_combine_and_the_latest_time_wins() -> None:
     decision = decide(attempts=busy, now=early)
     assert decision == Decision(False, (Reason.RETRY_DELAY, Reason.OUTSIDE_WINDOW), utc("2026-03-04T13:00:00"))
     assert decision.describe() == f"no-dial (retry-delay, outside-calling-window; next {utc('2026-03-04T13:00:00'):.0f})"
+
+
+def test_every_decision_becomes_a_dial_decided_record() -> None:
+    from callcenter.events import DialDecided, from_json, to_json
+    from dialer.contact_queue import ContactQueue
+
+    early = utc("2026-03-04T12:30:00")  # 07:30 EST: closed until 08:00
+    queue = ContactQueue(iter([ANN]), RULES)
+    chosen, checked = queue.take(1, early, lambda c: History((), ROOMY), agent_reserved=False)
+    assert chosen == []
+    event = checked[0].to_event(CAMPAIGN)
+    assert event == DialDecided(
+        campaign_id=CAMPAIGN,
+        contact_id=ContactId("c1"),
+        number="+12125550100",
+        allowed=False,
+        reasons=("outside-calling-window",),
+        next_allowed_at=utc("2026-03-04T13:00:00"),
+        at=early,
+    )
+    assert from_json(to_json(event)) == event
+    # Back in the queue for 08:00, and dialed then.
+    chosen, checked = queue.take(1, utc("2026-03-04T13:00:00"), lambda c: History((), ROOMY), agent_reserved=False)
+    assert chosen == [ANN] and checked[0].to_event(CAMPAIGN).allowed
