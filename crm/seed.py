@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from crm import models as m
 from crm.calllog import CallRecordData
-from crm.repositories import hash_password, recompute_rfm, write_call_records
+from crm.repositories import hash_password, insert_rows, recompute_rfm, write_call_records
 from crm.rfm import DEFAULT_TIER_CONFIG, TierConfig
 
 logger = logging.getLogger(__name__)
@@ -284,9 +284,8 @@ async def _copy_or_insert(
         asyncpg_conn: Any = raw.driver_connection
         await asyncpg_conn.copy_records_to_table(table.name, records=rows, columns=list(columns))
         return
-    stmt = insert(table)
     for i in range(0, len(rows), 20_000):
-        await conn.execute(stmt, [dict(zip(columns, r, strict=True)) for r in rows[i : i + 20_000]])
+        await insert_rows(conn, table, columns, rows[i : i + 20_000])
 
 
 async def insert_customers(conn: AsyncConnection, seeded: SeededCustomers) -> None:

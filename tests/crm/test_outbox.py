@@ -305,6 +305,15 @@ async def test_record_writer_is_idempotent_and_stores_events_exactly(engine: Asy
         for i, e in enumerate(p["events"])
     ]
     assert await db_counts(engine) == (3, 3, 15)
+    # Events take the driver's bulk path: stored exactly as SQLAlchemy stores times elsewhere.
+    async with engine.connect() as conn:
+        event_at = (
+            await conn.exec_driver_sql("SELECT at FROM call_events WHERE seq = 0 AND call_id = 'call-0'")
+        ).scalar()
+        record_at = (
+            await conn.exec_driver_sql("SELECT arrived_at FROM call_records WHERE call_id = 'call-0'")
+        ).scalar()
+    assert event_at == record_at
 
 
 async def test_a_failing_journal_is_logged_and_call_logging_goes_on(
