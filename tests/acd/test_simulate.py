@@ -92,3 +92,27 @@ def test_scenario_errors_name_file_line_and_problem(tmp_path: Path) -> None:
         f"{bad}:4:40: agent group 'a': unknown queue 'nope'; the rules declare q",
         f"{bad}:5:74: call type 'c' handle_time dist 'gamma' is not one of exponential, fixed, uniform, lognormal",
     ]
+
+
+def test_cli_table_and_bad_scenario(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["simulate", str(EXAMPLES / "mmc.yaml"), "--seed", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{EXAMPLES / 'mmc.yaml'}: ") and ", 10 agents, seed 2, " in lines[0]
+    assert lines[1].endswith(", lost 0")
+    assert lines[3].split()[:2] == ["queue", "offered"] and lines[4].split()[0] == "support"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: inbound\n")
+    assert main(["simulate", str(bad)]) == 1
+    assert capsys.readouterr().err == f"callcenter simulate: {bad}:1:1: missing 'duration_s'\n"
+
+
+def test_explain_reports_a_damaged_log_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    log = tmp_path / "d.jsonl"
+    log.write_text('{"type": "call.queued", "call_id": "c1"}\n{not json\n')
+    assert main(["routing", "explain", "c1", "--log", str(log)]) == 1
+    assert capsys.readouterr().err == (
+        f"callcenter routing explain: {log}:2: not a JSON line (Expecting property name enclosed in double quotes)\n"
+    )
+    log.write_text("")
+    assert main(["routing", "explain", "c1", "--log", str(log)]) == 1
+    assert capsys.readouterr().err == f"callcenter routing explain: no records for call 'c1' in {log}\n"
