@@ -9,7 +9,8 @@ of `Name: value` headers; the same name may repeat (`ChanVariable`, `Variable`, 
 keep a tuple of pairs in wire order, with names as sent.
 
 Rule 1: frame first, then decode. `AmiDecoder` finds the blank line in the raw bytes and only then
-decodes that one frame as UTF-8, so a multi-byte character split across two reads survives.
+decodes the complete frames before it as UTF-8, so a multi-byte character split across two reads
+survives.
 
 Rule 2: a blank line is a LF followed by an optional CR and a LF (`\\n\\n` or `\\n\\r\\n`), so CRLF,
 LF and a CRLF line followed by an LF blank line all end a message. Blank or whitespace-only lines
@@ -39,13 +40,23 @@ Rule 7: encoding refuses what would corrupt the stream (CR or LF inside a header
 not a token, a second `Event` header that rule 6 would read as two events run together) and, for
 actions, what Asterisk would drop: lines over 1024 bytes (CRLF included, manager.c's `inbuf`) and
 more than 128 headers (`AST_MAX_MANHEADERS`). Those raise `LocalProtocolError`.
+
+Rule 8: one bulk pass for plain input. What Asterisk sends is plain: CRLF lines, each with a
+colon, frames that start with `Event: `, `Response: ` (not `Follows`) or `Action: `, one blank
+line between them, one Event line per event. `feed` first tries the complete frames at the start of
+its buffer as a whole: one UTF-8 decode, one split at the blank lines, and a few C-level scans
+(`bytes.translate` and `count`) that prove every line has its colon and no event has a second
+Event line. If they are all plain, each becomes a message holding its checked frame text, whose
+header pairs are built on first use; rule 6's errors can't arise later, because the scans already
+ruled them out. If anything is not plain (a bare LF, a blank line too many, an error, a legacy
+reply, a frame over `max_frame_bytes`), nothing is taken and the per-frame path of rules 1-6
+decodes the same bytes, so both paths agree on every message, offset and error.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 
 from callcenter.errors import LocalProtocolError, RemoteProtocolError
@@ -74,6 +85,7 @@ class AmiKind(StrEnum):
 
 
 _KIND_BY_NAME = {"event": AmiKind.EVENT, "response": AmiKind.RESPONSE, "action": AmiKind.ACTION}
+_KIND_BY_INITIAL = {"E": AmiKind.EVENT, "R": AmiKind.RESPONSE, "A": AmiKind.ACTION}
 
 
 class AmiDecodeError(RemoteProtocolError):
@@ -86,19 +98,58 @@ class AmiDecodeError(RemoteProtocolError):
         self.messages = messages if messages is not None else []
 
 
-@dataclass(frozen=True, slots=True)
 class AmiMessage:
     """One AMI message: a banner, an event, a response or an action.
 
     `headers` are `(name, value)` pairs in wire order with names as sent; lookups by name are
     case-insensitive because Asterisk's are. `body` holds the raw text lines of a legacy
     `Response: Follows` Command reply (empty otherwise). `offset` is where the message started in
-    the decoded stream (-1 for messages built in code); it takes no part in equality.
+    the decoded stream (-1 for messages built in code); it takes no part in equality. Messages
+    are immutable values: equal when their headers and body are, and hashable.
     """
 
-    headers: tuple[tuple[str, str], ...]
-    body: tuple[str, ...] = ()
-    offset: int = field(default=-1, compare=False)
+    # A message the decoder took on its fast path (rule 8) keeps its checked frame text in
+    # `_wire` (None for others) and builds `_headers` from it on first use (the slot stays unset
+    # until then, sparing the decoder a store); `_lookup` is built on the first `get`.
+    __slots__ = ("_body", "_headers", "_lookup", "_offset", "_wire")
+    __match_args__ = ("headers", "body", "offset")
+    _body: tuple[str, ...]
+    _headers: tuple[tuple[str, str], ...]
+    _lookup: str | dict[str, str] | None
+    _offset: int
+    _wire: str | None
+
+    def __init__(self, headers: tuple[tuple[str, str], ...], body: tuple[str, ...] = (), offset: int = -1) -> None:
+        self._headers = headers
+        self._body = body
+        self._offset = offset
+        self._lookup = None
+        self._wire = None
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        try:
+            return self._headers
+        except AttributeError:
+            assert self._wire is not None  # Precondition: only rule 8's messages lack them
+            self._headers = headers = _header_pairs(self._wire.split("\r\n"))
+            return headers
+
+    @property
+    def body(self) -> tuple[str, ...]:
+        return self._body
+
+    @property
+    def offset(self) -> int:
+        return self._offset
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AmiMessage):
+            return NotImplemented
+        return self.headers == other.headers and self._body == other._body
+
+    def __hash__(self) -> int:
+        return hash((self.headers, self._body))
 
     # -- building -------------------------------------------------------------------------------
 
@@ -135,7 +186,10 @@ class AmiMessage:
 
     @property
     def kind(self) -> AmiKind:
-        headers = self.headers
+        wire = self._wire
+        if wire is not None:  # a rule 8 frame starts with its kind header
+            return _KIND_BY_INITIAL[wire[0]]
+        headers = self._headers
         if len(headers) == 1 and headers[0][0] == BANNER_NAME:
             return AmiKind.BANNER
         for name, _ in headers:
@@ -147,7 +201,12 @@ class AmiMessage:
     @property
     def name(self) -> str:
         """The Event name, the Response status or the Action name (the banner's AMI version)."""
-        headers = self.headers
+        wire = self._wire
+        if wire is not None:  # the value on a rule 8 frame's first line, after `Event: ` or the like
+            start = wire.index(" ") + 1
+            end = wire.find("\r\n", start)
+            return wire[start:] if end == -1 else wire[start:end]
+        headers = self._headers
         if len(headers) == 1 and headers[0][0] == BANNER_NAME:
             return headers[0][1]
         for name, value in headers:
@@ -158,10 +217,42 @@ class AmiMessage:
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of the first header called `name` (any case), else `default`."""
         lname = name.lower()
-        for key, value in self.headers:
-            if key == name or key.lower() == lname:
-                return value
-        return default
+        lookup = self._lookup
+        if lookup is None:
+            lookup = self._prepare_lookup()
+        if isinstance(lookup, dict):
+            return lookup.get(lname, default)
+        # The first line whose name (all before its first colon) is `lname`; such a name holds
+        # no colon and no line end.
+        if ":" in lname or "\n" in lname:
+            return default
+        key = lname + ":"
+        if lookup.startswith(key):
+            start = len(key)
+        else:
+            at = lookup.find("\n" + key)
+            if at == -1:
+                return default
+            start = at + 1 + len(key)
+        wire = self._wire
+        assert wire is not None  # Precondition: `lookup` is a str only for rule 8's messages
+        end = wire.find("\r\n", start)
+        value = wire[start:] if end == -1 else wire[start:end]
+        return value[1:] if value[:1] == " " else value
+
+    def _prepare_lookup(self) -> str | dict[str, str]:
+        """What `get` searches. A frame text in ASCII is searched in lower case: for the few
+        headers a consumer reads, that costs less than building all the pairs (lower-casing
+        keeps ASCII text's length, so positions in it are positions in the text). Else a dict
+        index of the pairs, the first of repeated headers kept."""
+        wire = self._wire
+        lookup: str | dict[str, str]
+        if wire is not None and wire.isascii():
+            lookup = wire.lower()
+        else:
+            lookup = {key.lower(): value for key, value in reversed(self.headers)}
+        self._lookup = lookup
+        return lookup
 
     def get_all(self, name: str) -> list[str]:
         lname = name.lower()
@@ -193,22 +284,23 @@ class AmiMessage:
             version = self.headers[0][1]
             _check_value(BANNER_NAME, version)
             return f"{BANNER_NAME}/{version}\r\n".encode()
+        headers = self.headers
         lines = []
-        for name, value in self.headers:
+        for name, value in headers:
             if not _NAME_RE.fullmatch(name):
                 raise LocalProtocolError(
                     f"AMI header name {name!r} is not a token (printable ASCII, no colon or space)"
                 )
             _check_value(name, value)
             lines.append(f"{name}: {value}")
-        if self.headers[0][0] == "Event" and any(name == "Event" for name, _ in self.headers[1:]):
+        if headers[0][0] == "Event" and any(name == "Event" for name, _ in headers[1:]):
             raise LocalProtocolError(
                 f"AMI event {self.name!r} has a second Event header; it would read as two events run together"
             )
         if self.body or (kind is AmiKind.RESPONSE and self.name == "Follows"):
             lines.extend(self._legacy_body_lines())
         if kind is AmiKind.ACTION:
-            _check_action_limits(self.name, self.headers, lines)
+            _check_action_limits(self.name, headers, lines)
         lines.append("\r\n")
         return "\r\n".join(lines).encode()
 
@@ -286,6 +378,28 @@ def _check_action_limits(action: str, headers: tuple[tuple[str, str], ...], line
             )
 
 
+def _header_pairs(lines: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    # Precondition: every line has a colon (the decoder checked when the message arrived).
+    pairs = []
+    for line in lines:
+        # Asterisk writes "Name: value". The name ends at the first colon, so this split is only
+        # right when no colon comes before the ": "; otherwise the value is all after the colon.
+        name, sep, value = line.partition(": ")
+        if not sep or ":" in name:
+            name, _, value = line.partition(":")
+        pairs.append((name, value))
+    return tuple(pairs)
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode())
+
+
+_new_message = object.__new__
+# Every byte but the colon, CR and LF: what `bytes.translate` deletes for rule 8's line check.
+_NOT_COLON_CR_LF = bytes(byte for byte in range(256) if byte not in b":\r\n")
+
+
 class AmiDecoder:
     """Bytes from an AMI peer in, `AmiMessage` values out (see the theory of operation above).
 
@@ -314,10 +428,10 @@ class AmiDecoder:
         if self._expect_banner and not self._take_banner(messages):
             return messages
         buf = self._buffer
-        pos = 0
+        pos = 0 if self._skipping else self._take_plain_frames(messages)
         # Two searches instead of a regex: bytes.find is memchr-fast, and each position found is
         # reused until the loop passes it, so neither search rescans the buffer per message.
-        start = max(self._scanned - 2, 0)
+        start = max(self._scanned - 2, pos)
         crlf = buf.find(b"\n\r\n", start)
         lf = buf.find(b"\n\n", start)
         while crlf != -1 or lf != -1:
@@ -365,6 +479,57 @@ class AmiDecoder:
             self._consume(len(rest))
             return []
         return self.feed(b"\n" if rest.endswith(b"\n") else b"\n\n")
+
+    def _take_plain_frames(self, messages: list[AmiMessage]) -> int:
+        """Rule 8: decode the complete frames at the start of the buffer in bulk when they are all
+        plain (see the theory of operation), appending them to `messages`; return where they end.
+        Return 0 and append nothing when anything in them is not plain."""
+        buf = self._buffer
+        # The search starts where the last feed stopped: a slow trickle of bytes costs no rescans.
+        end = buf.rfind(b"\r\n\r\n", max(self._scanned - 3, 0)) + 4
+        if end < 4:
+            return 0
+        try:
+            text = str(memoryview(buf)[:end], "utf-8")  # no copy of the bytes first
+        except UnicodeDecodeError:
+            return 0
+        frames = text.split("\r\n\r\n")
+        if frames.pop():  # "\r\n" when the region ends in one blank line too many
+            return 0
+        # Every line must end in CRLF and hold a colon, except the one blank line ending each
+        # frame. With all but colons, CRs and LFs deleted, a good line reads `:...:\r\n`, any
+        # other line (blank, no colon, bare LF, CR inside the value) ends otherwise, and each of
+        # the len(frames) blank lines is one such line. The scan takes the whole buffer, sparing
+        # a copy: the complete lines of the incomplete frame after `end` must be good as well,
+        # which they are in plain input.
+        marks = buf.translate(None, _NOT_COLON_CR_LF)
+        if marks.count(b"\n") - marks.count(b":\r\n") != len(frames):
+            return 0
+        size = len if text.isascii() else _utf8_size  # offsets and limits count bytes
+        if end > self._max_frame_bytes and max(map(size, frames)) > self._max_frame_bytes:
+            return 0
+        plain: list[AmiMessage] = []
+        append, new, cls = plain.append, _new_message, AmiMessage  # locals: this loop is the hot one
+        events = 0
+        offset = self._base
+        for frame in frames:
+            if frame.startswith("Event: "):
+                events += 1
+            elif not frame.startswith(("Response: ", "Action: ")) or frame.startswith("Response: Follows"):
+                return 0
+            message = new(cls)
+            message._wire = frame
+            message._body = ()
+            message._offset = offset
+            message._lookup = None
+            append(message)
+            offset += size(frame) + 4
+        # Each event's own `Event:` line follows a CRLF (the blank line before it), but the first
+        # frame's; one more would be an event with a second Event header (rule 6).
+        if text.count("\r\nEvent: ") + frames[0].startswith("Event: ") != events:
+            return 0
+        messages += plain
+        return end
 
     def _consume(self, upto: int) -> None:
         self._buffer = self._buffer[upto:]
@@ -422,17 +587,10 @@ class AmiDecoder:
             lines = text.split("\n")
         if lines[0] == "Response: Follows":
             return self._legacy_command(lines, offset)
-        headers = []
         for line in lines:
-            # Fast path: Asterisk writes "Name: value". The name ends at the first colon, so the
-            # split is only right when no colon comes before the ": ".
-            name, sep, value = line.partition(": ")
-            if not sep or ":" in name:
-                # Here the first colon is not followed by a space, so the value is all after it.
-                name, sep, value = line.partition(":")
-                if not sep:
-                    raise self._no_colon(lines, frame, offset, line)
-            headers.append((name, value))
+            if ":" not in line:
+                raise self._no_colon(lines, frame, offset, line)
+        headers = _header_pairs(lines)
         first = headers[0][0]
         if first == "Event":
             if "\nEvent: " in text:
@@ -446,7 +604,7 @@ class AmiDecoder:
                 f"AMI message at byte {offset} has no Event, Response or Action header (first header {first!r})",
                 offset=offset,
             )
-        return AmiMessage(tuple(headers), (), offset)
+        return AmiMessage(headers, (), offset)
 
     @staticmethod
     def _legacy_command(lines: list[str], offset: int) -> AmiMessage:

@@ -494,3 +494,104 @@ def test_no_colon_offset_with_lf_and_mixed_line_ends(raw: bytes, text: str) -> N
     exc = feed_error(AmiDecoder(expect_banner=False), raw)
     assert str(exc) == text
     assert raw[exc.offset : exc.offset + 3] == b"bad"
+
+
+# -- the bulk path for plain input (rule 8) agrees with the per-frame path --------------------
+
+
+def frame_texts(
+    starts: list[str], values: st.SearchStrategy[str], odd_lines: list[str], ends: list[str]
+) -> st.SearchStrategy[str]:
+    first = st.builds("".join, st.tuples(st.sampled_from(starts), st.sampled_from(["Newchannel", "", "a: b", " x"])))
+    name = st.text(st.sampled_from("AEIDevnt-x:"), min_size=1, max_size=8)
+    header = st.builds("".join, st.tuples(name, st.sampled_from([":", ": ", ":  "]), values))
+    lines = st.lists(header | st.sampled_from(odd_lines), max_size=5)
+    return st.builds(lambda head, rest, eol: eol.join([head, *rest]), first, lines, st.sampled_from(ends))
+
+
+# Plain frames take the bulk path when a whole feed holds only them; odd ones make it step aside.
+plain_frames = frame_texts(
+    ["Event: ", "Response: ", "Action: "],
+    st.text(st.sampled_from(" :xé한E"), max_size=8),
+    ["ActionID: 7", "actionid: 8", " Lead: x", "Event:x", "ResponseX: y"],
+    ["\r\n"],
+)
+odd_frames = frame_texts(
+    ["Event: ", "Event:", "event: ", " Event: ", "Foo: ", "", "Response: Follows"],
+    st.text(st.sampled_from(" :x\rE"), max_size=3),
+    ["Event: again", "no colon", "", "--END COMMAND--"],
+    ["\r\n", "\n"],
+)
+frames = st.one_of(plain_frames, plain_frames, plain_frames, odd_frames)
+
+
+def observe(messages: list[AmiMessage]) -> list[tuple[object, ...]]:
+    """Everything a consumer can read, name and kind first (before the headers are built)."""
+    seen = []
+    for message in messages:
+        first = (message.kind, message.name, message.action_id)
+        names = [name for name, _ in message.headers] + ["actionid", "NoSuch"]
+        lookups = [(message.get(name), message.get_all(name)) for name in names]
+        seen.append((*first, message.headers, message.body, message.offset, hash(message), lookups))
+    return seen
+
+
+@given(st.lists(frames, min_size=1, max_size=8), st.integers(min_value=1, max_value=80))
+def test_bulk_and_per_frame_decoding_agree(batch: list[str], step: int) -> None:
+    raw = "".join(frame + "\r\n\r\n" for frame in batch).encode()
+    bulk, bulk_errors = decode_all(raw, expect_banner=False)
+    # One blank line too many at the end makes the whole feed take the per-frame path; it adds
+    # no message and moves no offset.
+    per_frame, per_frame_errors = decode_all(raw + b"\r\n", expect_banner=False)
+    chunked, chunked_errors = decode_all(raw, [step], expect_banner=False)
+    assert observe(bulk) == observe(per_frame) == observe(chunked)
+    assert bulk_errors == per_frame_errors == chunked_errors
+
+
+def test_plain_frames_read_like_their_lf_form_with_byte_offsets() -> None:
+    raw = (
+        "Event: Newchannel\r\nChannel: PJSIP/1\r\nCallerIDName: 김민준\r\nChanVariable: A=1\r\n"
+        "chanvariable: B=2\r\n\r\n"
+        "Response: Success\r\nActionID: 7\r\nMessage: Pong\r\n\r\n"
+        "Action: Ping\r\nActionID: 8\r\n\r\nEvent: Hangup\r\nCause:16\r\n\r\n"
+    ).encode()
+    messages = AmiDecoder(expect_banner=False).feed(raw)
+    assert [(m.kind, m.name, m.action_id) for m in messages] == [
+        (AmiKind.EVENT, "Newchannel", None),
+        (AmiKind.RESPONSE, "Success", "7"),
+        (AmiKind.ACTION, "Ping", "8"),
+        (AmiKind.EVENT, "Hangup", None),
+    ]
+    assert [raw[m.offset : m.offset + 5] for m in messages] == [b"Event", b"Respo", b"Actio", b"Event"]
+    newchannel = messages[0]
+    assert newchannel.get("CALLERIDNAME") == "김민준"
+    assert newchannel.get("ChanVariable") == "A=1"
+    assert newchannel.get_all("chanVARIABLE") == ["A=1", "B=2"]
+    assert messages[3].headers == (("Event", "Hangup"), ("Cause", "16"))
+    assert messages == AmiDecoder(expect_banner=False).feed(raw.replace(b"\r\n", b"\n"))
+    assert len({*messages, *[AmiMessage(m.headers) for m in messages]}) == 4
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (b"Event: B\r\nX: 1\r\nno colon\r\n\r\n", "AMI header at byte 28 has no colon: 'no colon'"),
+        (b"Event: B\r\nX: \xe9\r\n\r\n", "AMI message at byte 12 is not UTF-8: byte 0xe9 at byte 25"),
+        (b"Event: B\r\nEvent: C\r\n\r\n", "AMI message at byte 12 has a second Event header at byte 22; a blank line is missing"),
+    ],
+    ids=["no-colon", "not-utf8", "run-together"],
+)  # fmt: skip
+def test_errors_amid_plain_frames_are_raised_by_feed(raw: bytes, text: str) -> None:
+    decoder = AmiDecoder(expect_banner=False)
+    exc = feed_error(decoder, b"Event: A\r\n\r\n" + raw + b"Event: Z\r\n\r\n")
+    assert str(exc) == text
+    assert [m.name for m in exc.messages] == ["A"]
+    assert [m.name for m in decoder.feed(b"")] == ["Z"]
+
+
+def test_legacy_reply_whose_text_lines_hold_colons_stays_legacy() -> None:
+    raw = b"Response: Follows\r\nPrivilege: Command\r\nUptime: 5 s--END COMMAND--\r\n\r\nEvent: A\r\n\r\n"
+    reply, event = AmiDecoder(expect_banner=False).feed(raw)
+    assert reply.headers == (("Response", "Follows"), ("Privilege", "Command"))
+    assert reply.output_lines == ["Uptime: 5 s"]
+    assert event.name == "A"
