@@ -207,8 +207,12 @@ class CallTracker:
     `variables`: the channel variables to report as `VariableSet` (None: all of them).
     """
 
-    def __init__(self, *, variables: Iterable[str] | None = None) -> None:
+    def __init__(self, *, variables: Iterable[str] | None = None, hold_context: str = "acd-hold") -> None:
         self._variables = None if variables is None else frozenset(variables)
+        # The control plane holds a party by redirecting it to `hold_context`,s (music on hold)
+        # and unholds by bridging it back; a phone's own hold arrives as Hold/Unhold events.
+        # Both become ChannelHeld / ChannelUnheld.
+        self._hold_context = hold_context
         self._calls: dict[CallId, TrackedCall] = {}
         self._channels: dict[ChannelId, TrackedChannel] = {}
         self._bridges: dict[BridgeId, set[ChannelId]] = {}
@@ -357,7 +361,9 @@ class CallTracker:
         if channel is None:
             return
         # Asterisk 11's Newexten has only `Extension`; 12+ sends both.
-        channel.context, channel.exten = msg.get("Context") or "", msg.get("Exten") or msg.get("Extension") or ""
+        entering = (msg.get("Context") or "", msg.get("Exten") or msg.get("Extension") or "")
+        moved = entering != (channel.context, channel.exten)
+        channel.context, channel.exten = entering
         out.append(
             ChannelEnteredDialplan(
                 call_id=channel.call_id,
@@ -370,6 +376,8 @@ class CallTracker:
                 at=at,
             )
         )
+        if moved and entering == (self._hold_context, "s"):
+            self._set_held(channel, True, at, out)
 
     def _on_varset(self, msg: AmiMessage, at: float, out: list[Fact]) -> None:
         if not msg.get("Uniqueid"):
@@ -481,6 +489,8 @@ class CallTracker:
             return
         if channel.bridge_id is not None:
             self._unbridge(channel, at, out)
+        if channel.held and channel.context == self._hold_context:
+            self._set_held(channel, False, at, out)  # bridged back out of the hold context
         self._bridge(channel, BridgeId(bridge), at, out)
 
     def _on_bridge_leave(self, msg: AmiMessage, at: float, out: list[Fact]) -> None:
@@ -496,15 +506,20 @@ class CallTracker:
 
     def _on_hold(self, msg: AmiMessage, at: float, out: list[Fact]) -> None:
         channel = self._adopt(msg, at, out)
-        if channel is not None and not channel.held:
-            channel.held = True
-            out.append(ChannelHeld(call_id=channel.call_id, channel_id=channel.channel_id, at=at))
+        if channel is not None:
+            self._set_held(channel, True, at, out)
 
     def _on_unhold(self, msg: AmiMessage, at: float, out: list[Fact]) -> None:
         channel = self._adopt(msg, at, out)
-        if channel is not None and channel.held:
-            channel.held = False
-            out.append(ChannelUnheld(call_id=channel.call_id, channel_id=channel.channel_id, at=at))
+        if channel is not None:
+            self._set_held(channel, False, at, out)
+
+    def _set_held(self, channel: TrackedChannel, held: bool, at: float, out: list[Fact]) -> None:
+        if channel.held == held:
+            return
+        channel.held = held
+        fact = ChannelHeld if held else ChannelUnheld
+        out.append(fact(call_id=channel.call_id, channel_id=channel.channel_id, at=at))
 
     def _on_hangup_request(self, msg: AmiMessage, at: float, out: list[Fact]) -> None:
         self._note_first_hangup(msg, "request", at, out)

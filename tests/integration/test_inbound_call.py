@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+from callcenter.events import ChannelHeld, ChannelUnheld
 from emulator.app import Emulator
 from pbx.agi import AgiEnvironment
 from pbx.ami_client import AmiClient
+from pbx.calls import CallTracker
 from pbx.fastagi import AgiSession, FastAgiServer
 from tests.integration.conftest import AmiProbe
 
@@ -232,6 +234,11 @@ async def test_hold_and_unhold_the_way_the_command_port_does(make_emulator, ami_
     assert not probe.find("Hangup")
     await emulator.far_end_hangup(agent)
     await probe.wait_event("Hangup", Channel=call.channel)
+    # The tracker reads this hold (a Redirect to acd-hold,s, then a Bridge back) as a hold.
+    tracker = CallTracker(variables=set())
+    facts = [f for m in probe.messages if m.kind == "event" for f in tracker.handle(m, now=0.0)]
+    holds = [(type(f).__name__, f.channel_id) for f in facts if isinstance(f, ChannelHeld | ChannelUnheld)]
+    assert holds == [("ChannelHeld", call.uniqueid), ("ChannelUnheld", call.uniqueid)]
 
 
 async def test_an_agent_answers_by_hand(make_emulator, ami_probe) -> None:
