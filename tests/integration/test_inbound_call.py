@@ -256,3 +256,31 @@ async def test_an_agent_answers_by_hand(make_emulator, ami_probe) -> None:
     await probe.wait_event("BridgeEnter", Channel=call.channel)
     await probe.wait_event("Hangup", Channel=call.channel)
     assert probe.find("DialEnd", Channel=call.channel, DialStatus="ANSWER")
+
+
+@pytest.mark.parametrize(
+    ("target", "dest_prefix"), [("13900139000", "PJSIP/pstn-trunk-"), ("1002", "PJSIP/1002-")]
+)
+async def test_an_ivr_transfer_dials_the_target_and_queues_the_caller_if_it_fails(
+    make_emulator, ami_probe, target: str, dest_prefix: str
+) -> None:
+    async def transfer(session: AgiSession) -> None:
+        await session.send("SET VARIABLE", "CC_IVR_RESULT", "transfer")
+        await session.send("SET VARIABLE", "CC_IVR_TARGET", target)
+
+    server = FastAgiServer({"ivr": transfer}, port=0)
+    await server.start()
+    try:
+        emulator: Emulator = await make_emulator(agi_port=server.port, clock_scale=10.0)
+        probe: AmiProbe = await ami_probe(emulator)
+        emulator.set_endpoint("1002", busy=True)
+        emulator.set_trunk(answer_rate=0.0, busy_rate=1.0, machine_rate=0.0)
+        call = emulator.place_call({"ani": "13800138000", "dnis": "10086"})
+        dial = await probe.wait_event("DialBegin", Uniqueid=call.uniqueid)
+        assert (dial.get("DestChannel") or "").startswith(dest_prefix)
+        await probe.wait_event("DialEnd", Uniqueid=call.uniqueid, DialStatus="BUSY")
+        # A busy transfer target does not drop the caller: they wait for an agent.
+        await probe.wait_event("UserEvent", UserEvent="AcdWaiting", Uniqueid=call.uniqueid)
+        await emulator.far_end_hangup(call.channel)
+    finally:
+        await server.stop()
