@@ -374,8 +374,15 @@ class AmiClient:
                 self._lost.set()
 
     async def _dispatch(self, messages: list[AmiMessage]) -> None:
+        # An event's ActionID matters only while a list action collects its items; skipping the
+        # lookup otherwise keeps dispatch close to the decoder's speed. Replies to actions sent
+        # while this batch is dispatched cannot be in this batch, so checking once is enough.
+        lists_pending = any(p.is_list for p in self._pending.values())
         for message in messages:
             kind = message.kind
+            if kind is AmiKind.EVENT and not lists_pending:
+                await self._publish(message)
+                continue
             action_id = message.action_id
             pending = self._pending.get(action_id) if action_id is not None else None
             if kind is AmiKind.RESPONSE:
