@@ -250,7 +250,7 @@ class CtiService:
 
     def agent_stats(self, agent_id: str) -> dict[str, Any]:
         now = self.clock()
-        a = self.live.agent(AgentId(agent_id))
+        a = self.live.peek(AgentId(agent_id))
         data = a.to_json(now)
         data["calls"] = len(self.book.of_agent(agent_id))
         return data
@@ -279,7 +279,7 @@ class CtiService:
         return result
 
     def _check_state(self, agent_id: AgentId, trigger: Trigger, event_name: str) -> None:
-        state = self.live.agent(agent_id).state
+        state = self.live.peek(agent_id).state
         try:
             transition(agent_id, state, trigger, event_name)
         except IllegalTransition as exc:
@@ -319,7 +319,7 @@ class CtiService:
 
     async def _do_force_state(self, claims: Claims, req: m.ForceState) -> dict[str, Any]:
         target = AgentId(req.agent_id)
-        if req.state != "logged-out" and self.live.agent(target).state is AgentState.LOGGED_OUT:
+        if req.state != "logged-out" and self.live.peek(target).state is AgentState.LOGGED_OUT:
             raise DomainError("illegal-state", f"agent {target} is logged out", agent_id=target, state="logged-out")
         logger.info("supervisor %s forces agent %s to %s", claims.agent_id, target, req.state)
         return await self._change_state(target, "", req.state, req.reason or f"forced by {claims.username}")
@@ -344,7 +344,7 @@ class CtiService:
         return channel
 
     def _interface_of(self, agent_id: AgentId) -> str:
-        return self.live.agent(agent_id).interface or self.directory.get(agent_id, "")
+        return self.live.peek(agent_id).interface or self.directory.get(agent_id, "")
 
     async def _do_answer(self, claims: Claims, req: m.CallRef) -> dict[str, Any]:
         ctx = self._own_call(claims, req.call_id)
@@ -394,7 +394,7 @@ class CtiService:
         elif req.to == "agent":
             target = AgentId(req.target)
             interface = self._interface_of(target)
-            if not interface or self.live.agent(target).state is AgentState.LOGGED_OUT:
+            if not interface or self.live.peek(target).state is AgentState.LOGGED_OUT:
                 raise DomainError("agent-unavailable", f"agent {target} is not logged in", agent_id=target)
             if req.kind == "blind":
                 # The ACD's own offer path: the caller is sent to ring the target's phone.
@@ -479,7 +479,7 @@ class CtiService:
         phone = req.phone or claims.interface
         if not phone:
             raise DomainError("no-phone", f"supervisor {claims.username} has no phone; send 'phone'")
-        target = self.live.agent(AgentId(req.agent_id))
+        target = self.live.peek(AgentId(req.agent_id))
         if target.call_id is None:
             raise DomainError("agent-not-on-call", f"agent {req.agent_id} is not on a call", agent_id=req.agent_id)
         ctx = self.book.get(target.call_id)

@@ -89,6 +89,10 @@ class LiveView:
             a = self.agents[agent_id] = AgentView(agent_id)
         return a
 
+    def peek(self, agent_id: AgentId) -> AgentView:
+        """The agent's row, or a logged-out one that is not added (reads never add rows)."""
+        return self.agents.get(agent_id) or AgentView(agent_id)
+
     def _leave(self, call_id: CallId, outcome: str, at: float) -> QueueView | None:
         name = self._queue_of.pop(call_id, None)
         if name is None:
