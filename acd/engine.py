@@ -94,6 +94,7 @@ logger = logging.getLogger(__name__)
 Reqs = tuple[SkillRequirement, ...]
 # (queue, ((skill, min level), ...)): plain tuples hash in C, the dataclasses would not.
 GroupKey = tuple[str, tuple[tuple[str, int], ...]]
+HeapEntry = tuple[float, int, int, CallId]  # (key, seq, version, call id): smallest is served first
 
 # State sets and per-queue state counts use the states' string values: Enum.__hash__ is Python
 # code, and these are looked up several times per transition.
@@ -133,12 +134,17 @@ class _Group:
     reqs: Reqs
     level: int  # the first requirement's level; found through (queue, its skill)
     rest: Reqs  # the other requirements
-    heap: list[tuple[float, int, int, CallId]] = field(default_factory=list)
+    heap: list[HeapEntry] = field(default_factory=list)
     live: int = 0
 
     @property
     def skill(self) -> str:
         return self.reqs[0].skill if self.reqs else ""
+
+
+def _live(entry: HeapEntry, group: _Group, calls: dict[CallId, CallRecord]) -> bool:
+    call = calls.get(entry[3])
+    return call is not None and call.version == entry[2] and call.group is group
 
 
 def canonical(reqs: Iterable[SkillRequirement]) -> Reqs:
@@ -602,17 +608,19 @@ class AcdEngine:
 
     def _agent_available(self, agent: AgentRecord, now: float, trigger: str, out: list[object]) -> None:
         """The agent is READY: give it the best call it can take, or add it to the ready pool."""
-        best, compared = self._best_call_for(agent)
-        if best is None:
+        compared = self._best_calls_for(agent)
+        if not compared:
             self._index_ready(agent)
             return
-        self._remove_from_group(best)
-        ranked = sorted(compared, key=lambda c: (c.key, c.seq)) if len(compared) > 1 else compared
+        ranked = sorted(compared) if len(compared) > 1 else compared  # heap entries: (key, seq, ...)
+        calls = self.calls
+        best = calls[ranked[0][3]]
         candidates = tuple(
             DecisionCandidate(id=c.id, score=(round(c.key - now, 3),), note=f"{c.queue} {c.priority_class}")
-            for c in ranked[: self.config.explain_limit]
+            for c in (calls[e[3]] for e in ranked[: self.config.explain_limit])
         )
-        tie = "equal call scores: the call queued first" if len(ranked) > 1 and ranked[0].key == ranked[1].key else ""
+        tie = "equal call scores: the call queued first" if len(ranked) > 1 and ranked[0][0] == ranked[1][0] else ""
+        self._remove_from_group(best)
         self._offer(best, agent, now, trigger, out, candidates, len(compared), (), (), tie)
 
     def _candidate_agents(self, queue: QueueName, reqs: Reqs) -> Iterator[AgentRecord]:
@@ -641,26 +649,18 @@ class AcdEngine:
                 if not others or agent.meets(others):
                     yield agent
 
-    def _best_call_for(self, agent: AgentRecord) -> tuple[CallRecord | None, list[CallRecord]]:
-        """The highest-scored waiting call the agent can take, over all its queues (Rule 1), and
-        the group heads that were compared."""
-        best: CallRecord | None = None
-        compared: list[CallRecord] = []
+    def _best_calls_for(self, agent: AgentRecord) -> list[HeapEntry]:
+        """The head entries of every group of waiting calls the agent can take, over all its
+        queues; the smallest is the call that deserves the agent most (Rule 1)."""
+        compared: list[HeapEntry] = []
         by_skill = self._groups_by_skill
         for queue, skill, level in self._index_keys(agent):
             groups = by_skill.get((queue, skill))
-            if not groups:
-                continue
-            for group in groups:
-                if group.level > level or (group.rest and not agent.meets(group.rest)):
-                    continue
-                head = self._head(group)
-                if head is None:
-                    continue
-                compared.append(head)
-                if best is None or (head.key, head.seq) < (best.key, best.seq):
-                    best = head
-        return best, compared
+            if groups:
+                for group in groups:
+                    if group.level <= level and (not group.rest or agent.meets(group.rest)):
+                        compared.append(group.heap[0])  # valid: see _remove_from_group
+        return compared
 
     def _offer_to_best_agent(
         self, call: CallRecord, candidates: list[AgentRecord], now: float, trigger: str, out: list[object]
@@ -798,6 +798,11 @@ class AcdEngine:
         call.version += 1
         self._waiting_in[call.queue].pop(call.id, None)
         group.live -= 1
+        # Keep the top entry valid, so a decision can read heap[0] without checking it. A stale
+        # entry (a call that left, moved or was re-ranked) only reaches the top through these pops.
+        heap, calls = group.heap, self.calls
+        while heap and not _live(heap[0], group, calls):
+            heapq.heappop(heap)
         if group.live == 0:
             del self._groups[group.key]
             index_key = (group.key[0], group.skill)
@@ -808,22 +813,9 @@ class AcdEngine:
         elif len(group.heap) > 2 * group.live + 32:
             # Calls that left from the middle (abandoned, re-ranked) leave stale entries that only
             # the head check pops; rebuild now and then so a long-lived group stays its own size.
-            calls = self.calls
-            group.heap = [
-                e for e in group.heap if (c := calls.get(e[3])) is not None and c.version == e[2] and c.group is group
-            ]
+            group.heap = [e for e in heap if _live(e, group, calls)]
             heapq.heapify(group.heap)
 
-    def _head(self, group: _Group) -> CallRecord | None:
-        heap = group.heap
-        calls = self.calls
-        while heap:
-            _, _, version, call_id = heap[0]
-            call = calls.get(call_id)
-            if call is not None and call.version == version and call.group is group:
-                return call
-            heapq.heappop(heap)
-        return None
 
     @staticmethod
     def _index_keys(agent: AgentRecord) -> tuple[tuple[str, str, int], ...]:
@@ -943,12 +935,8 @@ class AcdEngine:
 
     def estimate_wait(self, call_id: CallId) -> Ewt:
         call = self.calls[call_id]
-        position = 0
-        if call.group is not None:
-            for key, seq, version, other_id in call.group.heap:
-                other = self.calls.get(other_id)
-                if other is not None and other.version == version and other.group is call.group and (key, seq) < (call.key, call.seq):
-                    position += 1
+        group, mine = call.group, (call.key, call.seq)
+        position = 0 if group is None else sum(1 for e in group.heap if e[:2] < mine and _live(e, group, self.calls))
         counters = self.metrics.queue(call.queue)
         aht = counters.aht_s if counters.aht_s is not None else self.config.default_aht_s
         return estimate_wait(

@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from acd.config import AcdConfig, AgentProfile, PriorityClass, QueueConfig, Strategy
-from acd.engine import WAITING, AcdEngine, CallRecord, Reqs
+from acd.engine import WAITING, AcdEngine, HeapEntry, Reqs
 from acd.state import AgentRecord
 from callcenter import events as ev
 
@@ -48,13 +48,14 @@ class NaiveEngine(AcdEngine):
             if a.state is ev.AgentState.READY and queue in a.queues and a.meets(reqs):
                 yield a
 
-    def _best_call_for(self, agent: AgentRecord) -> tuple[CallRecord | None, list[CallRecord]]:
-        best: CallRecord | None = None
+    def _best_calls_for(self, agent: AgentRecord) -> list[HeapEntry]:
+        best: HeapEntry | None = None
         for c in self.calls.values():
-            eligible = c.state == WAITING and c.queue in agent.queues and agent.meets(c.reqs)
-            if eligible and (best is None or (c.key, c.seq) < (best.key, best.seq)):
-                best = c
-        return best, [best] if best else []
+            if c.state == WAITING and c.queue in agent.queues and agent.meets(c.reqs):
+                entry = (c.key, c.seq, c.version, c.id)
+                if best is None or entry < best:
+                    best = entry
+        return [best] if best else []
 
 
 def build(rng: random.Random) -> tuple[AcdEngine, list[ev.CallQueued]]:
@@ -91,11 +92,11 @@ def new_call(rng: random.Random, n: int) -> ev.CallQueued:
 
 def time_selection(engine: AcdEngine, sink: list[float]) -> None:
     """Time the selection alone (which agent for a call, which call for an agent) on this engine."""
-    best_call_for, candidate_agents = engine._best_call_for, engine._candidate_agents
+    best_calls_for, candidate_agents = engine._best_calls_for, engine._candidate_agents
 
-    def timed_best_call_for(agent: AgentRecord) -> tuple[CallRecord | None, list[CallRecord]]:
+    def timed_best_calls_for(agent: AgentRecord) -> list[HeapEntry]:
         start = time.perf_counter()
-        result = best_call_for(agent)
+        result = best_calls_for(agent)
         sink.append(time.perf_counter() - start)
         return result
 
@@ -105,7 +106,7 @@ def time_selection(engine: AcdEngine, sink: list[float]) -> None:
         sink.append(time.perf_counter() - start)
         return iter(result)
 
-    engine._best_call_for = timed_best_call_for  # type: ignore[method-assign]
+    engine._best_calls_for = timed_best_calls_for  # type: ignore[method-assign]
     engine._candidate_agents = timed_candidate_agents  # type: ignore[method-assign]
 
 
