@@ -849,8 +849,12 @@ class AcdEngine:
                 pool.discard(agent.id)
 
     def _count_staffed(self, agent: AgentRecord, delta: int) -> None:
-        for key in self._index_keys(agent):
-            self._staffed[key] = self._staffed.get(key, 0) + delta
+        """Staffed agents per (queue, skill, level *or more*), so a count is one look-up."""
+        staffed = self._staffed
+        for queue, skill, level in self._index_keys(agent):
+            for at_least in range(1, level + 1) if skill else (0,):
+                key = (queue, skill, at_least)
+                staffed[key] = staffed.get(key, 0) + delta
 
     def _set_profile(
         self, agent_id: AgentId, skills: Iterable[Any], queues: Iterable[QueueName], max_calls: int | None, interface: str
@@ -929,9 +933,13 @@ class AcdEngine:
 
     def eligible_agents(self, queue: QueueName, reqs: Reqs) -> int:
         """Logged-in, unpaused agents of `queue` meeting `reqs` (an upper bound for several skills)."""
+        staffed = self._staffed
         if not reqs:
-            return self._staffed.get((queue, "", 0), 0)
-        return min(sum(self._staffed.get((queue, r.skill, lvl), 0) for lvl in range(r.min_level, 6)) for r in reqs)
+            return staffed.get((queue, "", 0), 0)
+        count = staffed.get((queue, reqs[0].skill, reqs[0].min_level), 0)
+        for r in reqs[1:]:
+            count = min(count, staffed.get((queue, r.skill, r.min_level), 0))
+        return count
 
     def estimate_wait(self, call_id: CallId) -> Ewt:
         call = self.calls[call_id]

@@ -396,3 +396,15 @@ def test_a_long_lived_queue_does_not_keep_the_calls_that_left_it() -> None:
     (group,) = d.engine._groups.values()
     assert group.live == 1 and len(group.heap) <= 2 * group.live + 32
     assert d.engine.estimate_wait(C("keeper")).position == 0
+
+
+def test_eligible_agents_count_levels_at_or_above_and_only_staffed_agents() -> None:
+    d = Driver(engine(agent("a", {"billing": 2}), agent("b", {"billing": 4, "tech": 1}), agent("c", {"billing": 5})))
+    d.login_ready(0, "a", "b", "c")
+    d.at(1, ev.AgentNotReady(agent_id=A("c"), reason="break", at=1))
+    billing = ev.QueueName("billing")
+    assert d.engine.eligible_agents(billing, (ev.SkillRequirement(skill="billing", min_level=3),)) == 1
+    assert d.engine.eligible_agents(billing, (ev.SkillRequirement(skill="billing", min_level=2),)) == 2
+    two = (ev.SkillRequirement(skill="billing", min_level=2), ev.SkillRequirement(skill="tech", min_level=1))
+    assert d.engine.eligible_agents(billing, two) == 1
+    assert d.engine.eligible_agents(billing, ()) == 2
