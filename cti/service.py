@@ -99,6 +99,7 @@ class CtiService:
         self.live = LiveView(dict(config.service_levels or {}))
         self._card_tasks: dict[CallId, asyncio.Task[PopCustomer | None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._late_pops: set[asyncio.Task[None]] = set()  # referenced until done (asyncio keeps weak refs)
         self._interfaces: dict[str, AgentId] = {}  # logged-in phone interface -> agent
         self.dispatched = 0
         self.pops = 0
@@ -194,19 +195,22 @@ class CtiService:
     def _pop(self, ctx: CallContext, agent_id: AgentId) -> None:
         if not self.book.should_pop(ctx, agent_id):
             return
-        task = self._card_tasks.get(ctx.call_id)
-        if task is None or task.done():
-            card = task.result() if task is not None and not task.cancelled() else None
+        lookup = self._card_tasks.get(ctx.call_id)
+        if lookup is None or lookup.done():
+            card = lookup.result() if lookup is not None and not lookup.cancelled() else None
             self._send_pop(ctx, agent_id, card)
             return
+        pending: asyncio.Task[PopCustomer | None] = lookup
 
         async def later() -> None:
             card = None
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                card = await asyncio.wait_for(asyncio.shield(task), self.config.card_wait_s)
+                card = await asyncio.wait_for(asyncio.shield(pending), self.config.card_wait_s)
             self._send_pop(ctx, agent_id, card)
 
-        asyncio.get_running_loop().create_task(later(), name=f"cti.pop-{ctx.call_id}")
+        task = asyncio.get_running_loop().create_task(later(), name=f"cti.pop-{ctx.call_id}")
+        self._late_pops.add(task)
+        task.add_done_callback(self._late_pops.discard)
 
     def _send_pop(self, ctx: CallContext, agent_id: AgentId, card: PopCustomer | None) -> None:
         self.pops += 1

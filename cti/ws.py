@@ -79,6 +79,7 @@ class Hub:
         self._watchers: set[Client] = set()  # supervisors and wallboards: every event
         self.closed_slow = 0
         self.delivered = 0
+        self._closing: set[asyncio.Task[None]] = set()  # referenced until done (asyncio keeps weak refs)
 
     def add(self, ws: WebSocket, claims: Claims) -> Client:
         client = Client(next(self._ids), ws, claims, self.queue_size)
@@ -137,7 +138,9 @@ class Hub:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.ws.close(code, reason), 1.0)
 
-        asyncio.get_running_loop().create_task(close_socket(), name=f"cti.ws-close-{client.id}")
+        task = asyncio.get_running_loop().create_task(close_socket(), name=f"cti.ws-close-{client.id}")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def to_agents(self, agent_ids: Iterable[AgentId], frame: str) -> None:
         """Send to the clients of these agents and to every watcher (supervisors)."""
