@@ -27,10 +27,11 @@ Rule 3 (invariant): a READY agent is never able to take a waiting call. Every ev
 either (a call queued, relaxed or overflowed; an agent ready or re-skilled) immediately tries to
 match it, so the queue and the ready pool never overlap.
 
-Rule 4 (indexes, no scans): ready agents are kept in sets per (queue, skill, level) and per queue;
-waiting calls in heaps per (queue, requirements) "group", and groups are found from
-(queue, skill). A call looks only at agents that have its rarest skill; an agent only at groups
-it has a skill for. A RONA call keeps its key, so it goes back to the head of its class.
+Rule 4 (indexes, no scans): ready agents are kept in sets per queue and per (queue, skill,
+level or more); waiting calls in heaps per (queue, requirements) "group", and groups are found
+from (queue, skill). A call looks only at the ready agents of its rarest requirement; an agent
+only at the heads of the groups of its queues and skills. A RONA call keeps its key, so it goes
+back to the head of its class.
 
 Rule 5: every offer carries a `RoutingDecided` record: the candidates and their strategy keys (best
 first), excluded queue members with the reason (state, wrap-up, skill, level), counts of
@@ -624,30 +625,26 @@ class AcdEngine:
         self._offer(best, agent, now, trigger, out, candidates, len(compared), (), (), tie)
 
     def _candidate_agents(self, queue: QueueName, reqs: Reqs) -> Iterator[AgentRecord]:
-        """READY agents of `queue` that meet `reqs`, from the index of the rarest requirement."""
-        agents = self.agents
+        """READY agents of `queue` that meet `reqs`, from the pool of the rarest requirement."""
+        agents, ready = self.agents, self._ready
         if not reqs:
-            for agent_id in self._ready.get((queue, "", 0), ()):
+            for agent_id in ready.get((queue, "", 0), ()):
                 yield agents[agent_id]
             return
-        ready = self._ready
-        best: list[set[AgentId]] | None = None
-        best_size = -1
+        best: set[AgentId] | None = None
         best_req = reqs[0]
         for r in reqs:
-            pools = [p for lvl in range(r.min_level, 6) if (p := ready.get((queue, r.skill, lvl)))]
-            size = sum(len(p) for p in pools)
-            if best is None or size < best_size:
-                best, best_size, best_req = pools, size, r
-            if size == 0:
+            pool = ready.get((queue, r.skill, r.min_level))
+            if not pool:
                 return
+            if best is None or len(pool) < len(best):
+                best, best_req = pool, r
         assert best is not None
         others = tuple(r for r in reqs if r is not best_req)
-        for pool in best:
-            for agent_id in pool:
-                agent = agents[agent_id]
-                if not others or agent.meets(others):
-                    yield agent
+        for agent_id in best:
+            agent = agents[agent_id]
+            if not others or agent.meets(others):
+                yield agent
 
     def _best_calls_for(self, agent: AgentRecord) -> list[HeapEntry]:
         """The head entries of every group of waiting calls the agent can take, over all its
@@ -830,23 +827,28 @@ class AcdEngine:
         return agent.index_keys
 
     def _index_ready(self, agent: AgentRecord) -> None:
+        """Into the ready pools: per queue, and per (queue, skill, level *or more*), so a call's
+        requirement is one look-up."""
         agent.indexed = True
         ready = self._ready
-        for key in self._index_keys(agent):
-            pool = ready.get(key)
-            if pool is None:
-                pool = ready[key] = set()
-            pool.add(agent.id)
+        for queue, skill, level in self._index_keys(agent):
+            for at_least in range(1, level + 1) if skill else (0,):
+                key = (queue, skill, at_least)
+                pool = ready.get(key)
+                if pool is None:
+                    pool = ready[key] = set()
+                pool.add(agent.id)
 
     def _unindex_ready(self, agent: AgentRecord) -> None:
         if not agent.indexed:
             return
         agent.indexed = False
         ready = self._ready
-        for key in self._index_keys(agent):
-            pool = ready.get(key)
-            if pool is not None:
-                pool.discard(agent.id)
+        for queue, skill, level in self._index_keys(agent):
+            for at_least in range(1, level + 1) if skill else (0,):
+                pool = ready.get((queue, skill, at_least))
+                if pool is not None:
+                    pool.discard(agent.id)
 
     def _count_staffed(self, agent: AgentRecord, delta: int) -> None:
         """Staffed agents per (queue, skill, level *or more*), so a count is one look-up."""
