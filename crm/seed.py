@@ -306,7 +306,9 @@ def _history(rng: random.Random, customer: tuple[Any, ...], now: dt.datetime) ->
     last_month = rng.randrange(5, 13) if churned else 0
     rows: list[dict[str, Any]] = []
     for month in range(last_month, 12):
-        at = now - dt.timedelta(days=30 * month + rng.randrange(0, 5), hours=rng.randrange(0, 24))
+        # To the second, so no transaction sits exactly on an RFM bound (30, 60, ... days) where a
+        # re-scoring a moment later would flip its score.
+        at = now - dt.timedelta(days=30 * month + rng.randrange(0, 5), seconds=rng.randrange(1, 86_400))
         if segment == "prepaid":
             for _ in range(rng.choice((1, 1, 1, 2))):
                 rows.append(
