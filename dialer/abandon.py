@@ -11,14 +11,19 @@ Theory of operation
   more: `abandons + 1 <= limit * answers`. `budget()` is the smallest `limit * answers -
   abandons` over the windows; `can_risk_abandon()` is `budget() >= 1`. Dials backed by a reserved
   agent cannot abandon and are always allowed.
+* Rule 3 (headroom): a rolling window's rate can climb with no new abandon, when answers leave
+  it faster than they come (after a busy hour, or while the pacer has fallen back to slower
+  reserved dialing). The pacer's budget therefore also requires each rolling window to hold the
+  limit once the oldest `headroom` share of its span has slid out with no new answer.
 * The ledger is mutable state but pure: no clock (every call passes `now`), no I/O. Rolling windows
-  keep their own deque of answers and drop what has slid out; the calendar-day window resets when
-  the local date changes.
+  keep their answers' times (bisected, trimmed as they slide out); the calendar-day window resets
+  when the local date changes.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import bisect
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -58,34 +63,44 @@ class WindowRate:
 
 
 class _Counter:
+    """One window's counts. Rolling windows keep every answer's time and a running count of
+    abandons, so the counts inside any later cut-off are two bisections away."""
+
     def __init__(self, window: AbandonWindow) -> None:
         self.window = window
-        self.answers = 0
+        self.answers = 0  # calendar-day windows
         self.abandons = 0
-        self.events: deque[tuple[float, bool]] = deque()
         self.day: date | None = None
+        self.times: list[float] = []  # rolling windows: answer times, oldest first
+        self.abandoned_upto: list[int] = [0]  # abandons among times[:i]
+        self.head = 0  # times[:head] have slid out
 
     def add(self, at: float, abandoned: bool) -> None:
         if self.window.kind == "calendar-day":
             day = datetime.fromtimestamp(at, zone(self.window.time_zone)).date()
             if day != self.day:
                 self.day, self.answers, self.abandons = day, 0, 0
-        else:
-            self.events.append((at, abandoned))
-        self.answers += 1
-        self.abandons += abandoned
+            self.answers += 1
+            self.abandons += abandoned
+            return
+        self.times.append(at)
+        self.abandoned_upto.append(self.abandoned_upto[-1] + abandoned)
 
-    def rate(self, now: float) -> WindowRate:
+    def rate(self, now: float, *, ahead_s: float = 0.0) -> WindowRate:
+        """The window's counts at `now`, or, with `ahead_s`, what will be left of them by
+        `now + ahead_s` if no answer comes meanwhile."""
         w = self.window
         if w.kind == "calendar-day":
             if self.day != datetime.fromtimestamp(now, zone(w.time_zone)).date():
                 return WindowRate(w.name, 0, 0)
-        else:
-            while self.events and self.events[0][0] <= now - w.span_s:
-                _, abandoned = self.events.popleft()
-                self.answers -= 1
-                self.abandons -= abandoned
-        return WindowRate(w.name, self.answers, self.abandons)
+            return WindowRate(w.name, self.answers, self.abandons)
+        self.head = bisect.bisect_right(self.times, now - w.span_s, lo=self.head)
+        if self.head > 4096 and self.head * 2 > len(self.times):
+            del self.times[: self.head]
+            del self.abandoned_upto[: self.head]
+            self.head = 0
+        first = bisect.bisect_right(self.times, now + ahead_s - w.span_s, lo=self.head) if ahead_s else self.head
+        return WindowRate(w.name, len(self.times) - first, self.abandoned_upto[-1] - self.abandoned_upto[first])
 
 
 class AbandonLedger:
@@ -111,9 +126,21 @@ class AbandonLedger:
     def rates(self, now: float) -> tuple[WindowRate, ...]:
         return tuple(c.rate(now) for c in self._counters)
 
-    def budget(self, now: float) -> float:
-        """How many more abandons the tightest window can absorb right now (may be negative)."""
-        return min(self.limit * r.answers - r.abandons for r in self.rates(now))
+    def budget(self, now: float, *, headroom: float = 0.0) -> float:
+        """How many more abandons the tightest window can absorb (may be negative).
+
+        With `headroom`, a rolling window must also absorb them once the oldest `headroom`
+        share of its span has slid out with no new answer: its rate can climb without a new
+        abandon when answers come slower than they leave (Rule 3).
+        """
+        worst = math.inf
+        for c in self._counters:
+            r = c.rate(now)
+            worst = min(worst, self.limit * r.answers - r.abandons)
+            if headroom and c.window.kind == "rolling":
+                r = c.rate(now, ahead_s=headroom * c.window.span_s)
+                worst = min(worst, self.limit * r.answers - r.abandons)
+        return worst
 
     def can_risk_abandon(self, now: float) -> bool:
         return can_risk_abandon(self.rates(now), self.limit)

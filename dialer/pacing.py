@@ -32,7 +32,8 @@ Modes:
       tightest window: counting abandons in clusters of `abandon_cluster` (several answers
       meet one drought of free agents) as Poisson, the chance they exceed the budget stays
       below `overshoot_risk` (abandon.py Rule 1).
-  Rule 1: while any window could not absorb one more abandon, predictive (and the ratio
+  Rule 1: while any window could not absorb one more abandon (with abandon.py's Rule 3
+  headroom for rolling windows), predictive (and the ratio
   baseline, which runs under the same compliance) falls back to progressive: agent-reserved
   lines only, so the limit holds in every window. Free agents first stand behind the pooled
   lines still ringing; only the agents beyond those get reserved lines.
@@ -90,9 +91,10 @@ class PacerConfig:
     mode: Mode
     abandon_limit: float = 0.03
     grace_s: float = 2.0  # the 2-second rule
-    target_share: float = 0.7  # predictive: aim the realised abandon rate at this share of the limit
+    target_share: float = 0.8  # predictive: aim the realised abandon rate at this share of the limit
     overshoot_risk: float = 1e-3  # predictive: P(more abandons than the tightest budget) allowed
     abandon_cluster: float = 4.0  # predictive: abandons per drought, for the budget's tail
+    window_headroom: float = 0.15  # Rule 3 of abandon.py: rolling windows hold with this share slid out
     gain_step: float = 0.05  # predictive: how fast the realised abandon rate corrects the forecast
     gain_max: float = 20.0
     gain_initial: float = 0.5  # the model alone under-counts abandons (they come in clusters)
@@ -200,14 +202,15 @@ def tick(state: PacerState, now: float) -> list[Dial]:
         return _one_per_free_agent(state)
     if mode is Mode.RATIO:
         _retune_ratio(state, now)
-    if not state.ledger.can_risk_abandon(now):
+    budget = state.ledger.budget(now, headroom=state.config.window_headroom)
+    if budget < 1.0:
         # Free agents first back the pooled lines still ringing (else those would abandon);
         # only the agents left over get a reserved line.
         pooled = sum(1 for line in state.lines.values() if line.agent_id is None)
         return _one_per_free_agent(state)[pooled:]
     if mode is Mode.RATIO:
         return [Dial() for _ in range(_ratio_lines(state))]
-    return [Dial() for _ in range(_predictive_lines(state, now))]
+    return [Dial() for _ in range(_predictive_lines(state, now, budget))]
 
 
 def _one_per_free_agent(state: PacerState) -> list[Dial]:
@@ -239,7 +242,7 @@ def _ratio_lines(state: PacerState) -> int:
     return max(0, wanted - len(state.lines) - talking)
 
 
-def _predictive_lines(state: PacerState, now: float) -> int:
+def _predictive_lines(state: PacerState, now: float, budget: float) -> int:
     cfg, fc = state.config, state.forecast
     horizon = fc.answer_horizon()
     # Look at several points t ahead: live answers by t must find agents free by t + grace.
@@ -279,7 +282,7 @@ def _predictive_lines(state: PacerState, now: float) -> int:
     mu_x_l, var_x_l, mu_y_l, var_y_l = mu_x.tolist(), var_x.tolist(), mu_y.tolist(), var_y.tolist()
     # Abandons come in clusters (one drought, several answers): count clusters, not calls.
     c = cfg.abandon_cluster
-    risk_cap = c * poisson_mean_cap(math.floor(state.ledger.budget(now) / c), cfg.overshoot_risk)
+    risk_cap = c * poisson_mean_cap(math.floor(budget / c), cfg.overshoot_risk)
     room = int(cfg.max_lines_per_agent * len(state.agents)) - len(state.lines)
 
     def slices(m: int) -> tuple[float, float]:

@@ -16,6 +16,8 @@ Theory of operation
   judged: a calendar day at its end (or the run's end), a rolling window at every live answer
   once the run has covered its span, and at the run's end (so a 30-day window in a 4-hour run
   is judged on the whole run). `abandon_rate_max_window` is the worst of them.
+* While every contact the queue looked at is refused until a later time (the calling window is
+  closed), ticks skip dialing until then, so a night costs nothing.
 * `run(scenario, seed)` is pure apart from its own generator: same scenario and seed, same result.
 """
 
@@ -38,7 +40,7 @@ from dialer.contact_queue import ContactQueue
 from dialer.contacts import Contact
 from dialer.forecast import Forecast
 from dialer.pacing import AgentStatus, Dial, Mode, PacerConfig, PacerState, tick
-from dialer.windows import parse_window
+from dialer.windows import parse_window, zone
 
 # --------------------------------------------------------------------------------------------
 # Scenario
@@ -235,7 +237,6 @@ class _Agent:
 
 @dataclass(slots=True)
 class _Waiting:
-    line: str
     contact: Contact
     answered_at: float
     done: bool = False
@@ -274,6 +275,8 @@ class _Run:
         self.worst: dict[str, float] = {w.name: 0.0 for w in sc.windows}
         self.worst_answers: dict[str, int] = {w.name: 0 for w in sc.windows}
         self.rates_cache: tuple[float, tuple[Any, ...]] = (-1.0, ())
+        self.blocked_until = sc.start
+        self.day_so_far: dict[str, tuple[Any, float, int]] = {}  # calendar-day window -> (day, rate, answers)
 
     def _contacts(self) -> Iterator[Contact]:
         zones = (self.sc.time_zone,)
@@ -307,12 +310,14 @@ class _Run:
     # ---- pacing and dialing --------------------------------------------------------------
 
     def tick(self) -> None:
+        self.at(self.now + self.sc.tick_s, self.tick)
+        if self.now < self.blocked_until:
+            return  # every contact looked at was refused until then (a closed calling window)
         if self.sc.pacer.mode is Mode.PREVIEW:
             self.offer_previews()
         for dial in tick(self.pacer, self.now):
             if not self.place(dial):
                 break
-        self.at(self.now + self.sc.tick_s, self.tick)
 
     def history(self, contact: Contact) -> History:
         if self.rates_cache[0] != self.now:
@@ -323,6 +328,9 @@ class _Run:
         chosen, decisions = self.queue.take(1, self.now, self.history, agent_reserved=reserved)
         for d in decisions:
             self.no_dial.update(d.decision.reasons)
+        waits = [d.decision.next_allowed_at for d in decisions]
+        if not chosen and decisions and all(w is not None and w > self.now for w in waits):
+            self.blocked_until = min(w for w in waits if w is not None)
         return chosen[0] if chosen else None
 
     def offer_previews(self) -> None:
@@ -406,7 +414,7 @@ class _Run:
         if agent is not None:
             self.connect(agent, contact, self.now)
             return
-        waiting = _Waiting(line, contact, self.now)
+        waiting = _Waiting(contact, self.now)
         self.waiting_out.append(waiting)
         self.at(self.now + self.sc.pacer.grace_s - self.sc.connect_s, self.grace_over, waiting)
 
@@ -434,10 +442,20 @@ class _Run:
     def judge(self, *, final: bool) -> None:
         elapsed = self.now - self.sc.start
         for w, r in zip(self.sc.windows, self.pacer.ledger.rates(self.now), strict=True):
-            judged = final if w.kind == "calendar-day" else final or elapsed >= w.span_s
-            if judged and r.rate >= self.worst[w.name]:
-                self.worst[w.name] = r.rate
-                self.worst_answers[w.name] = r.answers
+            if w.kind == "calendar-day":
+                # A day is judged when it is over: when a later day's first answer comes, or at the end.
+                day = datetime.fromtimestamp(self.now, zone(w.time_zone)).date()
+                previous = self.day_so_far.get(w.name)
+                if previous is not None and (previous[0] != day or final):
+                    self.worsen(w.name, previous[1], previous[2])
+                if not final:
+                    self.day_so_far[w.name] = (day, r.rate, r.answers)
+            elif final or elapsed >= w.span_s:
+                self.worsen(w.name, r.rate, r.answers)
+
+    def worsen(self, name: str, rate: float, answers: int) -> None:
+        if rate >= self.worst[name]:
+            self.worst[name], self.worst_answers[name] = rate, answers
 
     # ---- agents and inbound ------------------------------------------------------------
 

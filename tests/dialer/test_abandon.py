@@ -68,3 +68,15 @@ def test_window_config() -> None:
     with pytest.raises(ConfigError) as excinfo:
         AbandonLedger(WINDOWS, limit=1.5)
     assert str(excinfo.value) == "abandon limit 1.5 must be a fraction between 0 and 1"
+
+
+def test_headroom_counts_what_is_left_once_the_oldest_answers_slide_out() -> None:
+    ledger = AbandonLedger((AbandonWindow("live-1h", "rolling", span_s=3600.0),), limit=0.03)
+    now = utc("2026-03-04T17:00:00")
+    for i in range(100):  # one answer every 36 s over the last hour; the two newest abandoned
+        ledger.record(now - 3600 + 36 * (i + 1) - 1, abandoned=i >= 98)
+    assert ledger.rates(now) == (WindowRate("live-1h", 100, 2),)
+    assert ledger.budget(now) == pytest.approx(1.0)
+    # In half an hour without answers only the newest 50 remain, with both abandons: 2/50 = 4%.
+    assert ledger.budget(now, headroom=0.5) == pytest.approx(0.03 * 50 - 2)
+    assert ledger.rates(now + 1800) == (WindowRate("live-1h", 50, 2),)

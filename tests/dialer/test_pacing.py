@@ -104,3 +104,13 @@ def test_poisson_mean_cap(budget: int, risk: float) -> None:
     tail_bigger = 1 - sum(math.exp(-bigger) * bigger**k / math.factorial(k) for k in range(budget + 1))
     assert tail_bigger > risk
     assert poisson_mean_cap(-1, risk) == 0.0
+
+
+def test_predictive_falls_back_before_a_sliding_window_can_climb_over_the_limit() -> None:
+    s = state(Mode.PREDICTIVE, free=2, talking=10)
+    # 100 answers in the last hour, 2 abandons among the newest: the limit holds now (2 < 3)...
+    for i in range(100):
+        s.live_answer(T0 - 3600 + 36 * (i + 1) - 1, abandoned=i >= 98)
+    assert s.ledger.can_risk_abandon(T0)
+    # ...but not once the oldest 15% of the hour has slid out: reserved lines only.
+    assert tick(s, T0) == [Dial(agent_id=AgentId("a0")), Dial(agent_id=AgentId("a1"))]
