@@ -201,6 +201,52 @@ def _quiet_server_class() -> Any:
     return QuietServer
 
 
+class AcdInputs:
+    """What reaches the ACD core, with one thing the core cannot see by itself.
+
+    NOTE(integration): the core ends an agent's call only at `CallEnded`. When the agent's own leg
+    hangs up while the call goes on (a transfer: the caller now talks to someone else, or waits
+    in a queue again), the agent is done with it: the core is told the call ended (submitted to
+    the runner, not published: for everyone else the call goes on), and the agent goes to
+    wrap-up. A `CallQueued` for a call the core still has answered (a transfer to a queue) waits
+    for that moment, so the core queues it again instead of ignoring it.
+    """
+
+    def __init__(self, engine: Any, tracker: Any, submit: Callable[[object], None]) -> None:
+        self._engine = engine
+        self._tracker = tracker
+        self._submit = submit
+        self._names: dict[ev.ChannelId, str] = {}
+        self._requeue: dict[ev.CallId, ev.CallQueued] = {}
+
+    def from_bus(self, msg: object) -> None:
+        if isinstance(msg, ev.CallQueued):
+            call = self._engine.calls.get(msg.call_id)
+            if call is not None and call.state == "answered":
+                self._requeue[msg.call_id] = msg
+                return
+        self._submit(msg)
+
+    def from_tracker(self, fact: object) -> None:
+        if isinstance(fact, ev.ChannelCreated):
+            self._names[fact.channel_id] = fact.channel
+        elif isinstance(fact, ev.ChannelHungUp):
+            name = self._names.pop(fact.channel_id, "")
+            if self._tracker.call(fact.call_id) is None:
+                self._requeue.pop(fact.call_id, None)
+                return  # the whole call ended: its CallEnded reaches the core
+            for agent in self._engine.agents.values():
+                if (agent.call_id == fact.call_id and agent.state is ev.AgentState.ON_CALL and agent.interface
+                        and name.startswith(agent.interface + "-")):
+                    logger.info("call %s: agent %s left it (transfer); wrap-up starts", fact.call_id, agent.id)
+                    self._submit(ev.CallEnded(call_id=fact.call_id, hangup_side=ev.HangupSide.AGENT,
+                                              cause=fact.cause, at=fact.at))
+                    queued = self._requeue.pop(fact.call_id, None)
+                    if queued is not None:
+                        self._submit(queued)
+                    return
+
+
 class ControlPlane:
     def __init__(
         self,
@@ -292,15 +338,17 @@ class ControlPlane:
         decisions = DecisionLog(default_log_path(s.data_dir))
         self._stack.callback(decisions.close)
         self.runner = AcdRunner(self.engine, self.router, publish=self._acd_publish, decisions=decisions)
+        inputs = AcdInputs(self.engine, self.tracker, self.runner.submit)
         acd_inputs = self.bus.subscribe("acd", policy="block", accepts=is_acd_input)
         self._spawn(self.runner.run(), "acd.runner")
-        self._spawn(self._feed(acd_inputs, self.runner.submit), "acd.inputs")
+        self._spawn(self._feed(acd_inputs, inputs.from_bus), "acd.inputs")
 
         # 4. the IVR hand-off, then tracking (AMI facts from now on)
         handoff = IvrHandOff(rules, self.crm, self.engine, self.bus.publish)
 
         async def on_fact(fact: object) -> None:
             await self.bus.publish(fact)
+            inputs.from_tracker(fact)
             await handoff.on_fact(fact)
 
         self.tracking = TrackingRunner(self.client, self.tracker, on_fact)

@@ -203,7 +203,7 @@ async def test_a_vip_call_pops_is_answered_held_hung_up_and_logged(stack: Stack)
                       "VIP asked about roaming", 1, 1)
 
 
-async def test_blind_transfer_to_a_number_moves_the_caller_in_the_emulator(stack: Stack) -> None:
+async def test_blind_transfer_to_a_number_moves_the_caller_and_frees_the_agent(stack: Stack) -> None:
     emulator = stack.emulator
     emulator.set_endpoint("1001", answer=False, talk_s=None)
     emulator.set_number("13912345678", answer=True, answer_after_s=1.0, talk_s=None)
@@ -224,3 +224,29 @@ async def test_blind_transfer_to_a_number_moves_the_caller_in_the_emulator(stack
         assert trunk is not None
         await until(lambda: agent_channel(emulator, "1001") is None)  # the agent's leg is gone
         assert emulator.channel(call.channel) is not None  # the caller talks to the number now
+        wrap = await agent.next("agent.state-changed", new="wrap-up")  # the agent is done with the call
+        assert wrap["call_id"] == call.linkedid
+
+
+async def test_blind_transfer_to_a_queue_reaches_the_next_agent_with_a_pop(stack: Stack) -> None:
+    emulator = stack.emulator
+    emulator.set_endpoint("1001", answer=False, talk_s=None)
+    emulator.set_endpoint("1002", answer=True, answer_after_s=0.5, talk_s=None)
+    async with desk(stack, "agent1001") as first, desk(stack, "agent1002") as second:
+        await first.act("login")
+        await first.next("agent.state-changed", new="not-ready")
+        await first.act("ready")
+        call = emulator.place_call({"ani": stack.vip["ani"], "dnis": "10086"})
+        await first.next("cti.screen-pop", within_s=30)
+        await first.act("answer", call_id=call.linkedid)
+        await first.next("call.answered", call_id=call.linkedid)
+        await second.act("login")
+        await second.next("agent.state-changed", new="not-ready")
+        await second.act("ready")
+        await first.act("transfer", call_id=call.linkedid, kind="blind", to="queue", target="general")
+        await first.next("agent.state-changed", new="wrap-up")
+        pop = await second.next("cti.screen-pop", call_id=call.linkedid)
+        assert pop["queue"] == "general" and pop["ani"] == stack.vip["ani"]
+        await second.next("call.answered", call_id=call.linkedid, agent_id="1002")
+        talking = await until(lambda: (c := agent_channel(emulator, "1002")) and c["bridged"] and c)
+        assert talking["linkedid"] == call.linkedid
