@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
 from callcenter.errors import ConfigError
 from callcenter.events import AgentId, CampaignId, ContactId
@@ -78,7 +79,7 @@ class Scenario:
     agents: int = 50
     duration_s: float = 4 * 3600.0
     start: float = datetime.fromisoformat("2026-03-02T09:00:00-05:00").timestamp()  # a Monday, New York
-    time_zone: str = "America/New_York"
+    time_zone: str = "America/New_York"  # the contacts'
     list_size: int = 1_000_000
     tick_s: float = 1.0
     pacer: PacerConfig = field(default_factory=lambda: PacerConfig(mode=Mode.PREDICTIVE))
@@ -105,8 +106,8 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
     if data.get("kind") != "outbound":
         raise ConfigError(f"scenario.kind: {data.get('kind')!r}; expected 'outbound'")
     known = {
-        "kind", "name", "seed", "agents", "duration_s", "start", "list_size", "tick_s", "pacing", "abandon_windows",
-        "calling_window", "lines", "talk_s", "wrap_s", "preview_s", "connect_s", "inbound",
+        "kind", "name", "seed", "agents", "duration_s", "start", "time_zone", "list_size", "tick_s", "pacing",
+        "abandon_windows", "calling_window", "lines", "talk_s", "wrap_s", "preview_s", "connect_s", "inbound",
     }  # fmt: skip
     _no_unknown(data, known, "scenario")
     kw: dict[str, Any] = {}
@@ -115,6 +116,12 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
             kw[key] = _positive(data[key], f"scenario.{key}", kind)
     if "connect_s" in data:
         kw["connect_s"] = _fraction_or_seconds(data["connect_s"], "scenario.connect_s", 0.0, 2.0)
+    if "time_zone" in data:
+        try:
+            zone(str(data["time_zone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"scenario.time_zone: {data['time_zone']!r} is not a known time zone") from None
+        kw["time_zone"] = str(data["time_zone"])
     if "start" in data:
         try:
             start = datetime.fromisoformat(str(data["start"]))
@@ -263,8 +270,6 @@ class _Run:
         self.waiting_out: deque[_Waiting] = deque()
         self.waiting_in: deque[float] = deque()
         self.time_in: dict[AgentStatus, float] = dict.fromkeys(AgentStatus, 0.0)
-        self.outbound_talk_s = 0.0
-        self.inbound_talk_s = 0.0
         self.dials = 0
         self.live = 0
         self.abandons = 0
@@ -423,9 +428,7 @@ class _Run:
         self.record_live(abandoned=False)
         self.attempt(contact, Outcome.HUMAN)
         self.set_status(agent, AgentStatus.TALKING)
-        talk = self.sc.talk_s.sample(self.rng)
-        self.outbound_talk_s += talk
-        self.at(self.now + self.sc.connect_s + talk, self.talk_over, agent)
+        self.at(self.now + self.sc.connect_s + self.sc.talk_s.sample(self.rng), self.talk_over, agent)
 
     def grace_over(self, waiting: _Waiting) -> None:
         if waiting.done:
@@ -490,9 +493,7 @@ class _Run:
     def take_inbound(self, agent: _Agent, arrived: float) -> None:
         self.inbound_waits.append(self.now - arrived)
         self.set_status(agent, AgentStatus.TALKING)
-        talk = self.sc.inbound_talk_s.sample(self.rng)
-        self.inbound_talk_s += talk
-        self.at(self.now + talk, self.talk_over, agent)
+        self.at(self.now + self.sc.inbound_talk_s.sample(self.rng), self.talk_over, agent)
 
     # ---- results -----------------------------------------------------------------------
 

@@ -78,6 +78,12 @@ def test_nothing_is_dialed_before_the_calling_window_opens() -> None:
     assert after["dials"] > 0
 
 
+def test_the_window_is_the_callees_not_the_call_centres() -> None:
+    # 09:00 in New York is 23:00 in Tokyo: a list of Tokyo numbers waits for their morning.
+    tokyo = run(scenario(duration_s=1800, agents=5, time_zone="Asia/Tokyo", pacing={"mode": "progressive"}), seed=1)
+    assert tokyo["dials"] == 0 and tokyo["no_dial_reasons"]["outside-calling-window"] > 0
+
+
 def test_retries_follow_the_campaign_rules() -> None:
     # A list of 30 contacts for 20 agents over an hour: busy numbers come back after 10 minutes.
     result = run(scenario(list_size=30, pacing={"mode": "progressive"}, lines={"busy_rate": 0.5}), seed=2)
@@ -90,12 +96,13 @@ def test_retries_follow_the_campaign_rules() -> None:
     [
         ({"kind": "inbound"}, "scenario.kind: 'inbound'; expected 'outbound'"),
         ({"kind": "outbound", "agents": 0}, "scenario.agents: 0; expected a positive integer"),
-        ({"kind": "outbound", "agent": 3}, "scenario: unknown key 'agent'; expected one of abandon_windows, agents, calling_window, connect_s, duration_s, inbound, kind, lines, list_size, name, pacing, preview_s, seed, start, talk_s, tick_s, wrap_s"),
+        ({"kind": "outbound", "agent": 3}, "scenario: unknown key 'agent'; expected one of abandon_windows, agents, calling_window, connect_s, duration_s, inbound, kind, lines, list_size, name, pacing, preview_s, seed, start, talk_s, tick_s, time_zone, wrap_s"),
         ({"kind": "outbound", "pacing": {"mode": "turbo"}}, "scenario.pacing.mode: 'turbo'; expected one of preview, progressive, ratio, predictive"),
         ({"kind": "outbound", "lines": {"live_rate": 1.5}}, "scenario.lines.live_rate: 1.5; expected a number from 0 to 1"),
         ({"kind": "outbound", "lines": {"live_rate": 0.6, "machine_rate": 0.5}}, "scenario.lines: live, machine, busy and failed rates add up to 1.230; at most 1"),
         ({"kind": "outbound", "talk_s": {"dist": "weibull", "mean": 3}}, "scenario.talk_s.dist: 'weibull'; expected one of lognormal, gamma, exponential, uniform, fixed"),
         ({"kind": "outbound", "start": "2026-03-02T09:00:00"}, "scenario.start: '2026-03-02T09:00:00' needs a UTC offset"),
+        ({"kind": "outbound", "time_zone": "Mars/Base"}, "scenario.time_zone: 'Mars/Base' is not a known time zone"),
     ],
 )
 def test_scenario_errors_name_the_key(data: dict[str, Any], message: str) -> None:
