@@ -75,6 +75,15 @@ def _check_list(args: argparse.Namespace) -> int:
     return 1 if result.rejections else 0
 
 
+def is_outbound_scenario(path: str) -> bool:
+    """True when the scenario file says `kind: outbound` (for `callcenter simulate` to dispatch)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False  # the inbound loader reports the problem
+    return isinstance(data, dict) and data.get("kind") == "outbound"
+
+
 def run_outbound_scenario(path: str, *, seed: int | None, as_json: bool) -> int:
     """Load and run an outbound scenario file; `callcenter simulate` dispatches here too."""
     try:

@@ -65,3 +65,13 @@ def test_check_window(capsys: pytest.CaptureFixture[str]) -> None:
         "next_allowed_at": "2026-03-09T12:00:00+00:00",  # Sunday is closed; Monday 08:00 EDT
     }
     assert main(["campaign", "check-window", "+1 212 555 0100", "--at", "2026-03-09T08:00:00-04:00"]) == 0
+
+
+def test_outbound_scenarios_are_recognised_for_callcenter_simulate(repo_dir: Path, tmp_path: Path) -> None:
+    from dialer.cli import is_outbound_scenario
+
+    assert is_outbound_scenario(str(repo_dir / "examples/simulate/outbound-blended.yaml"))
+    inbound = tmp_path / "inbound.yaml"
+    inbound.write_text("name: hotline\nagents: 3\n", encoding="utf-8")
+    assert not is_outbound_scenario(str(inbound))
+    assert not is_outbound_scenario(str(tmp_path / "missing.yaml"))
