@@ -70,6 +70,7 @@ async def test_agent_desktop_pops_answers_wraps_up_and_the_supervisor_sees_it(st
             await supervisor.wait_for_function(
                 f"document.getElementById('calls').textContent.includes('{call.linkedid}')")
             await supervisor.wait_for_function("document.getElementById('agents').textContent.includes('on-call')")
+            await asyncio.sleep(1.2)  # the next cti.queue-stats frame counts the answer
             await supervisor.screenshot(path=str(shots / "supervisor.png"))
 
             await agent.click("#btn-hangup")
