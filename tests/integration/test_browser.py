@@ -80,7 +80,7 @@ async def test_agent_desktop_pops_answers_wraps_up_and_the_supervisor_sees_it(st
             await agent.click("#btn-wrapup")
             await agent.wait_for_selector("#pop.hidden", state="attached")
 
-            wall = await (await browser.new_context(viewport={"width": 1280, "height": 560})).new_page()
+            wall = await (await browser.new_context(viewport={"width": 1280, "height": 720})).new_page()
             await log_in(wall, stack.base, "/wallboard", "supervisor")
             await wall.wait_for_selector(".tile[data-queue=vip]")
             await asyncio.sleep(1.2)  # one more live update, without a reload
