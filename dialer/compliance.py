@@ -27,10 +27,11 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from callcenter.errors import ConfigError
 from callcenter.events import CampaignId
 from dialer.abandon import WindowRate, can_risk_abandon
 from dialer.contacts import Contact
-from dialer.windows import DEFAULT_WINDOWS, CallingWindow, next_open_everywhere
+from dialer.windows import DEFAULT_WINDOWS, CallingWindow, next_open_everywhere, parse_window
 
 HOUR_S = 3600.0
 
@@ -183,3 +184,60 @@ def check(
 
 def _count(attempts: list[Attempt], outcome: Outcome) -> int:
     return sum(1 for a in attempts if a.outcome is outcome)
+
+
+def parse_rules(
+    spec: Mapping[str, object], *, campaign_id: CampaignId, abandon_limit: float = 0.03, where: str = "compliance"
+) -> CampaignRules:
+    """Campaign rules from config; windows and retry rules are merged over the defaults.
+
+    `{calling_windows: {US: {weekdays: mon-fri, hours: "09:00-20:00"}, "*": {...}},
+    max_attempts: 6, retry: {busy: {delay_s: 600, max_attempts: 3}}, abandon_lockout_s: 259200,
+    require_consent: false}`
+    """
+    known = {"calling_windows", "max_attempts", "retry", "abandon_lockout_s", "require_consent"}
+    for key in spec:
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key {key!r}; expected one of {', '.join(sorted(known))}")
+    windows = dict(DEFAULT_WINDOWS)
+    raw_windows = spec.get("calling_windows", {})
+    if not isinstance(raw_windows, Mapping):
+        raise ConfigError(f"{where}.calling_windows: expected a mapping of country to window")
+    for country, window in raw_windows.items():
+        if not isinstance(window, Mapping):
+            raise ConfigError(f"{where}.calling_windows.{country}: expected a mapping")
+        windows[str(country)] = parse_window(window, f"{where}.calling_windows.{country}")
+    retry = dict(DEFAULT_RETRY)
+    raw_retry = spec.get("retry", {})
+    if not isinstance(raw_retry, Mapping):
+        raise ConfigError(f"{where}.retry: expected a mapping of outcome to rule")
+    for name, rule in raw_retry.items():
+        at = f"{where}.retry.{name}"
+        try:
+            outcome = Outcome(name)
+        except ValueError:
+            raise ConfigError(f"{at}: unknown outcome; expected one of {', '.join(o.value for o in Outcome)}") from None
+        if not isinstance(rule, Mapping) or set(rule) - {"delay_s", "max_attempts"}:
+            raise ConfigError(f"{at}: expected {{delay_s: seconds, max_attempts: n}}")
+        retry[outcome] = RetryRule(
+            _number(rule.get("delay_s", retry[outcome].delay_s), f"{at}.delay_s"),
+            int(_number(rule.get("max_attempts", retry[outcome].max_attempts), f"{at}.max_attempts", integer=True)),
+        )
+    consent = spec.get("require_consent", False)
+    if not isinstance(consent, bool):
+        raise ConfigError(f"{where}.require_consent: {consent!r}; expected true or false")
+    return CampaignRules(
+        campaign_id=campaign_id,
+        windows=windows,
+        max_attempts=int(_number(spec.get("max_attempts", 6), f"{where}.max_attempts", integer=True)),
+        retry=retry,
+        abandon_lockout_s=_number(spec.get("abandon_lockout_s", 72 * HOUR_S), f"{where}.abandon_lockout_s"),
+        abandon_limit=abandon_limit,
+        require_consent=consent,
+    )
+
+
+def _number(value: object, where: str, *, integer: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (integer and value != int(value)):
+        raise ConfigError(f"{where}: {value!r}; expected a non-negative {'integer' if integer else 'number'}")
+    return float(value)

@@ -36,12 +36,12 @@ from zoneinfo import ZoneInfoNotFoundError
 from callcenter.errors import ConfigError
 from callcenter.events import AgentId, CampaignId, ContactId
 from dialer.abandon import DEFAULT_WINDOWS, AbandonWindow, parse_windows
-from dialer.compliance import Attempt, CampaignRules, History, Outcome, check
+from dialer.compliance import Attempt, CampaignRules, History, Outcome, check, parse_rules
 from dialer.contact_queue import ContactQueue
 from dialer.contacts import Contact
 from dialer.forecast import Forecast
 from dialer.pacing import AgentStatus, Dial, Mode, PacerConfig, PacerState, tick
-from dialer.windows import parse_window, zone
+from dialer.windows import zone
 
 # --------------------------------------------------------------------------------------------
 # Scenario
@@ -107,7 +107,7 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
         raise ConfigError(f"scenario.kind: {data.get('kind')!r}; expected 'outbound'")
     known = {
         "kind", "name", "seed", "agents", "duration_s", "start", "time_zone", "list_size", "tick_s", "pacing",
-        "abandon_windows", "calling_window", "lines", "talk_s", "wrap_s", "preview_s", "connect_s", "inbound",
+        "abandon_windows", "compliance", "lines", "talk_s", "wrap_s", "preview_s", "connect_s", "inbound",
     }  # fmt: skip
     _no_unknown(data, known, "scenario")
     kw: dict[str, Any] = {}
@@ -155,11 +155,9 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
         if not isinstance(raw, list):
             raise ConfigError("scenario.abandon_windows: expected a list")
         kw["windows"] = parse_windows(raw, "scenario.abandon_windows")
-    if "calling_window" in data:
-        window = parse_window(_section(data, "calling_window"), "scenario.calling_window")
-        kw["rules"] = CampaignRules(campaign_id=CampaignId("sim"), windows={"*": window}, abandon_limit=limit)
-    else:
-        kw["rules"] = CampaignRules(campaign_id=CampaignId("sim"), abandon_limit=limit)
+    kw["rules"] = parse_rules(
+        _section(data, "compliance"), campaign_id=CampaignId("sim"), abandon_limit=limit, where="scenario.compliance"
+    )
     lines = _section(data, "lines")
     _no_unknown(
         lines,

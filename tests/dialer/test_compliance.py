@@ -138,3 +138,39 @@ def test_every_decision_becomes_a_dial_decided_record() -> None:
     # Back in the queue for 08:00, and dialed then.
     chosen, checked = queue.take(1, utc("2026-03-04T13:00:00"), lambda c: History((), ROOMY), agent_reserved=False)
     assert chosen == [ANN] and checked[0].to_event(CAMPAIGN).allowed
+
+
+def test_rules_from_config_merge_over_the_defaults() -> None:
+    import pytest
+
+    from callcenter.errors import ConfigError
+    from dialer.compliance import RetryRule, parse_rules
+
+    rules = parse_rules(
+        {
+            "calling_windows": {"US": {"weekdays": "mon-fri", "hours": "10:00-18:00"}},
+            "retry": {"busy": {"delay_s": 120}},
+            "max_attempts": 3,
+            "abandon_lockout_s": 3600,
+            "require_consent": True,
+        },
+        campaign_id=CAMPAIGN,
+        abandon_limit=0.02,
+    )
+    assert rules.retry[Outcome.BUSY] == RetryRule(120.0, 3)  # max_attempts kept from the default
+    assert rules.retry[Outcome.NO_ANSWER] == RetryRule(7200.0, 4)
+    assert (rules.max_attempts, rules.abandon_lockout_s, rules.abandon_limit, rules.require_consent) == (3, 3600.0, 0.02, True)
+    assert "DE" in rules.windows  # the other defaults stay
+    assert decide(Contact(ContactId("c1"), ANN.number, "US", ANN.time_zones, consent=True), rules).allowed  # Wed 12:00
+    assert decide(rules=rules, now=utc("2026-03-04T14:30:00")).reasons == (Reason.NO_CONSENT, Reason.OUTSIDE_WINDOW)
+    for spec, message in (
+        ({"retries": {}}, "c: unknown key 'retries'; expected one of abandon_lockout_s, calling_windows, max_attempts, require_consent, retry"),
+        ({"retry": {"engaged": {}}}, "c.retry.engaged: unknown outcome; expected one of human, machine, busy, no-answer, failed, abandoned, callback"),
+        ({"retry": {"busy": {"delay_s": -5}}}, "c.retry.busy.delay_s: -5; expected a non-negative number"),
+        ({"max_attempts": 2.5}, "c.max_attempts: 2.5; expected a non-negative integer"),
+        ({"calling_windows": {"US": {"hours": "8-9"}}}, "c.calling_windows.US.hours: '8-9' is not like '09:00-20:00'"),
+        ({"require_consent": "yes"}, "c.require_consent: 'yes'; expected true or false"),
+    ):
+        with pytest.raises(ConfigError) as excinfo:
+            parse_rules(spec, campaign_id=CAMPAIGN, where="c")
+        assert str(excinfo.value) == message

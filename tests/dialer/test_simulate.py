@@ -96,7 +96,7 @@ def test_retries_follow_the_campaign_rules() -> None:
     [
         ({"kind": "inbound"}, "scenario.kind: 'inbound'; expected 'outbound'"),
         ({"kind": "outbound", "agents": 0}, "scenario.agents: 0; expected a positive integer"),
-        ({"kind": "outbound", "agent": 3}, "scenario: unknown key 'agent'; expected one of abandon_windows, agents, calling_window, connect_s, duration_s, inbound, kind, lines, list_size, name, pacing, preview_s, seed, start, talk_s, tick_s, time_zone, wrap_s"),
+        ({"kind": "outbound", "agent": 3}, "scenario: unknown key 'agent'; expected one of abandon_windows, agents, compliance, connect_s, duration_s, inbound, kind, lines, list_size, name, pacing, preview_s, seed, start, talk_s, tick_s, time_zone, wrap_s"),
         ({"kind": "outbound", "pacing": {"mode": "turbo"}}, "scenario.pacing.mode: 'turbo'; expected one of preview, progressive, ratio, predictive"),
         ({"kind": "outbound", "lines": {"live_rate": 1.5}}, "scenario.lines.live_rate: 1.5; expected a number from 0 to 1"),
         ({"kind": "outbound", "lines": {"live_rate": 0.6, "machine_rate": 0.5}}, "scenario.lines: live, machine, busy and failed rates add up to 1.230; at most 1"),
