@@ -1,0 +1,1 @@
+"""Alembic migrations of the CRM (a package so that installs ship them)."""
