@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dialer.contacts import InvalidNumber, Rejection, normalise, parse_contacts
 
@@ -96,3 +98,21 @@ def test_normalise_errors() -> None:
         normalise(" - ", "US")
     with pytest.raises(InvalidNumber, match=r"^'\+49 12' has 2 national digits; a DE number has 6 to 13$"):
         normalise("+49 12", "US")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    area=st.integers(200, 999),
+    exchange=st.integers(200, 999),
+    line=st.integers(0, 9999),
+    style=st.sampled_from(["({a}) {e}-{l}", "{a}.{e}.{l}", "1 {a} {e} {l}", "+1{a}{e}{l}", "001-{a}-{e}-{l}"]),
+    other=st.sampled_from(["DE", "GB", "CN"]),
+)
+def test_any_spelling_of_a_nanp_number_gives_one_e164_and_it_is_stable(
+    area: int, exchange: int, line: int, style: str, other: str
+) -> None:
+    raw = style.format(a=area, e=exchange, l=f"{line:04d}")
+    e164, country = normalise(raw, "US")
+    assert e164 == f"+1{area}{exchange}{line:04d}"
+    assert country in ("US", "CA")
+    assert normalise(e164, other) == (e164, country)  # E.164 does not depend on the default country

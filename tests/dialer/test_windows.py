@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from callcenter.errors import ConfigError
-from dialer.windows import DEFAULT_WINDOWS, Holiday, next_open_everywhere, parse_window, zone
+from dialer.windows import DEFAULT_WINDOWS, CallingWindow, Holiday, next_open_everywhere, parse_window, zone
 
 
 def utc(text: str) -> float:
@@ -108,3 +110,27 @@ def test_window_errors(spec: dict[str, object], message: str) -> None:
 
 def test_weekday_ranges_wrap_around() -> None:
     assert parse_window({"weekdays": "fri-mon"}, "w").weekdays == frozenset({4, 5, 6, 0})
+
+
+ZONE_NAMES = ["America/New_York", "Europe/Berlin", "Pacific/Honolulu", "Australia/Adelaide", "Asia/Kolkata", "America/St_Johns"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.sampled_from(ZONE_NAMES),
+    # Millisecond instants: datetime rounds to microseconds, so finer floats are not distinct times.
+    at_ms=st.integers(min_value=int(utc("2026-01-01T00:00:00")) * 1000, max_value=int(utc("2027-12-31T00:00:00")) * 1000),
+    window=st.sampled_from([DEFAULT_WINDOWS["US"], DEFAULT_WINDOWS["DE"], EVERY_DAY]),
+)
+def test_next_open_is_the_first_open_instant(name: str, at_ms: int, window: CallingWindow) -> None:
+    z, at = zone(name), at_ms / 1000
+    nxt = window.next_open(z, at)
+    assert nxt is not None and nxt >= at
+    assert window.is_open(z, nxt)
+    assert window.is_open(z, at) is (nxt == at)
+    if nxt > at:
+        assert not window.is_open(z, nxt - 0.001)
+        t = at
+        while t < nxt:  # nothing open in between (checked every 10 minutes)
+            assert not window.is_open(z, t)
+            t += 600
