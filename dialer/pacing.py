@@ -37,6 +37,8 @@ Modes:
   baseline, which runs under the same compliance) falls back to progressive: agent-reserved
   lines only, so the limit holds in every window. Free agents first stand behind the pooled
   lines still ringing; only the agents beyond those get reserved lines.
+  Rule 4: below `min_pool` staffed agents there is no pool to average over (one drought
+  strands several answers at once): predictive and ratio dial progressively.
   Rule 2: the forecast is a model and has a bias (it under-counts clustered abandons).
   Expected abandons are divided by `gain`, learned from the abandons actually seen (a step
   down per abandon, a step up per connected answer, in the ratio that balances at the target
@@ -99,6 +101,7 @@ class PacerConfig:
     gain_max: float = 20.0
     gain_initial: float = 0.5  # the model alone under-counts abandons (they come in clusters)
     max_lines_per_agent: float = 12.0
+    min_pool: int = 15  # predictive and ratio: fewer agents than this dial progressively (Rule 4)
     inbound_window_s: float = 900.0  # how far back inbound arrivals are counted for the rate
     ratio_initial: float = 1.0
     ratio_step: float = 0.1
@@ -198,7 +201,8 @@ def tick(state: PacerState, now: float) -> list[Dial]:
             for a, c in state.previews.items()
             if state.agents[a].status is AgentStatus.PREVIEWING
         ]
-    if mode is Mode.PROGRESSIVE:
+    staffed = sum(1 for a in state.agents.values() if a.status is not AgentStatus.AWAY)
+    if mode is Mode.PROGRESSIVE or staffed < state.config.min_pool:
         return _one_per_free_agent(state)
     if mode is Mode.RATIO:
         _retune_ratio(state, now)

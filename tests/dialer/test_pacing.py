@@ -56,7 +56,7 @@ def test_predictive_dials_less_when_lines_are_already_ringing() -> None:
 
 
 def test_predictive_falls_back_to_reserved_lines_when_a_window_is_full() -> None:
-    s = with_answers(state(Mode.PREDICTIVE, free=4, talking=10), answers=100, abandons=3)
+    s = with_answers(state(Mode.PREDICTIVE, free=4, talking=11), answers=100, abandons=3)
     assert tick(s, T0) == [Dial(agent_id=AgentId(f"a{i}")) for i in range(4)]
     # Two pooled lines still ringing: two free agents stand behind them, two get reserved lines.
     s.dial_placed("p1", Dial(), T0)
@@ -64,16 +64,23 @@ def test_predictive_falls_back_to_reserved_lines_when_a_window_is_full() -> None
     assert tick(s, T0 + 1) == [Dial(agent_id=AgentId("a2")), Dial(agent_id=AgentId("a3"))]
 
 
+def test_a_small_team_is_dialed_progressively() -> None:
+    s = with_answers(state(Mode.PREDICTIVE, free=3, talking=11), answers=500)
+    assert tick(s, T0) == [Dial(agent_id=AgentId(f"a{i}")) for i in range(3)]  # 14 < 15 staffed
+    s.agent_status(AgentId("a99"), AgentStatus.TALKING, T0)
+    assert all(d.agent_id is None for d in tick(s, T0)) and len(tick(s, T0)) > 3
+
+
 def test_predictive_takes_no_risk_before_any_live_answer() -> None:
-    s = state(Mode.PREDICTIVE, free=3, talking=10)
+    s = state(Mode.PREDICTIVE, free=3, talking=12)
     assert [d.agent_id for d in tick(s, T0)] == [AgentId("a0"), AgentId("a1"), AgentId("a2")]
 
 
 def test_ratio_baseline_dials_ratio_times_active_agents_minus_calls_in_progress() -> None:
-    s = with_answers(state(Mode.RATIO, free=4, talking=6), answers=500)
+    s = with_answers(state(Mode.RATIO, free=4, talking=11), answers=500)
     s.ratio = 2.0
     s.ratio_retuned_at = T0  # no retune on this tick
-    assert len(tick(s, T0)) == 2 * 10 - 6
+    assert len(tick(s, T0)) == 2 * 15 - 11
     s.ledger.record(T0, abandoned=True)  # retuning against today's rate
     for i in range(20):
         s.live_answer(T0 + i, abandoned=True)
@@ -107,7 +114,7 @@ def test_poisson_mean_cap(budget: int, risk: float) -> None:
 
 
 def test_predictive_falls_back_before_a_sliding_window_can_climb_over_the_limit() -> None:
-    s = state(Mode.PREDICTIVE, free=2, talking=10)
+    s = state(Mode.PREDICTIVE, free=2, talking=13)
     # 100 answers in the last hour, 2 abandons among the newest: the limit holds now (2 < 3)...
     for i in range(100):
         s.live_answer(T0 - 3600 + 36 * (i + 1) - 1, abandoned=i >= 98)
