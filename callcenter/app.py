@@ -265,6 +265,7 @@ class ControlPlane:
         self._fastagi_port = settings.fastagi.port if fastagi_port is None else fastagi_port
         self._with_recorder = with_recorder
         self.bus = EventBus()
+        self._subs: list[Any] = []  # "block" subscriptions: dropped at stop, or a late publish would wait
         self._tasks: list[asyncio.Task[None]] = []
         self._stack = contextlib.AsyncExitStack()
         self.started_at = 0.0
@@ -339,7 +340,7 @@ class ControlPlane:
         self._stack.callback(decisions.close)
         self.runner = AcdRunner(self.engine, self.router, publish=self._acd_publish, decisions=decisions)
         inputs = AcdInputs(self.engine, self.tracker, self.runner.submit)
-        acd_inputs = self.bus.subscribe("acd", policy="block", accepts=is_acd_input)
+        acd_inputs = self._subscribe("acd", is_acd_input)
         self._spawn(self.runner.run(), "acd.runner")
         self._spawn(self._feed(acd_inputs, inputs.from_bus), "acd.inputs")
 
@@ -355,7 +356,7 @@ class ControlPlane:
         self._spawn(self.tracking.run(), "pbx.tracking")
 
         # 5. the recorder, whose PBX commands come back through the bus
-        commands = self.bus.subscribe("pbx.commands", policy="block", accepts=lambda m: isinstance(m, RECORDER_COMMANDS))
+        commands = self._subscribe("pbx.commands", lambda m: isinstance(m, RECORDER_COMMANDS))
         self._spawn(self._feed_async(commands, self._execute_quietly), "pbx.commands")
         if self._with_recorder:
             from recorder.adapter import build_recorder_service
@@ -452,6 +453,9 @@ class ControlPlane:
         drains what the others logged)."""
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
+        for sub in self._subs:
+            self.bus.unsubscribe(sub)
+        self._subs = []
         for task in reversed(self._tasks):
             if task.get_name() != "cti.uvicorn":
                 task.cancel()
@@ -469,6 +473,11 @@ class ControlPlane:
             port: int = self._uvicorn.servers[0].sockets[0].getsockname()[1]
             return port
         return self._http_port
+
+    def _subscribe(self, name: str, accepts: Callable[[object], bool]) -> Any:
+        sub = self.bus.subscribe(name, policy="block", accepts=accepts)
+        self._subs.append(sub)
+        return sub
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         self._tasks.append(asyncio.ensure_future(coro))

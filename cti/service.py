@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 from acd.state import Trigger, transition
 from callcenter import events as ev
-from callcenter.bus import EventBus
+from callcenter.bus import EventBus, Subscription
 from callcenter.errors import CallCtlError, DomainError, IllegalTransition
 from callcenter.events import AgentId, AgentState, CallId, ChannelId, PopCustomer, QueueName
 from cti import api_models as m
@@ -99,6 +99,7 @@ class CtiService:
         self.live = LiveView(dict(config.service_levels or {}))
         self._card_tasks: dict[CallId, asyncio.Task[PopCustomer | None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._sub: Subscription | None = None
         self._late_pops: set[asyncio.Task[None]] = set()  # referenced until done (asyncio keeps weak refs)
         self._interfaces: dict[str, AgentId] = {}  # logged-in phone interface -> agent
         self.dispatched = 0
@@ -107,13 +108,16 @@ class CtiService:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        sub = self.bus.subscribe("cti", maxsize=10_000, policy="block")
+        self._sub = self.bus.subscribe("cti", maxsize=10_000, policy="block")
         self._tasks = [
-            asyncio.create_task(self._dispatch(sub), name="cti.dispatch"),
+            asyncio.create_task(self._dispatch(self._sub), name="cti.dispatch"),
             asyncio.create_task(self._publish_stats(), name="cti.stats"),
         ]
 
     async def stop(self) -> None:
+        if self._sub is not None:
+            self.bus.unsubscribe(self._sub)  # a "block" subscriber nobody reads would stall the bus
+            self._sub = None
         for task in [*self._tasks, *self._card_tasks.values()]:
             task.cancel()
         for task in [*self._tasks, *self._card_tasks.values()]:
