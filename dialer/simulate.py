@@ -134,7 +134,9 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
         if key in data:
             kw[key] = parse_dist(data[key], f"scenario.{key}")
     pacing = _section(data, "pacing")
-    _no_unknown(pacing, {"mode", "abandon_limit", "target_share", "overshoot_risk", "ratio_max"}, "scenario.pacing")
+    _no_unknown(
+        pacing, {"mode", "abandon_limit", "target_share", "overshoot_risk", "ratio_max", "min_pool"}, "scenario.pacing"
+    )
     try:
         mode = Mode(pacing.get("mode", "predictive"))
     except ValueError:
@@ -142,13 +144,15 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
             f"scenario.pacing.mode: {pacing.get('mode')!r}; expected one of {', '.join(m.value for m in Mode)}"
         ) from None
     limit = _fraction_or_seconds(pacing.get("abandon_limit", 0.03), "scenario.pacing.abandon_limit", 0.0, 0.5)
-    pacer_kw = {
+    pacer_kw: dict[str, Any] = {
         k: _fraction_or_seconds(pacing[k], f"scenario.pacing.{k}", 0.0, 1.0)
         for k in ("target_share", "overshoot_risk")
         if k in pacing
     }
     if "ratio_max" in pacing:
         pacer_kw["ratio_max"] = _positive(pacing["ratio_max"], "scenario.pacing.ratio_max", float)
+    if "min_pool" in pacing:
+        pacer_kw["min_pool"] = _positive(pacing["min_pool"], "scenario.pacing.min_pool", int)
     kw["pacer"] = PacerConfig(mode=mode, abandon_limit=limit, **pacer_kw)
     if "abandon_windows" in data:
         raw = data["abandon_windows"]
