@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # the outbox imports this module's record type
 logger = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_CALL = 1000
+MAX_JOURNALING = 1000  # journal entries on their way to disk at once; past that the logger waits
 REMEMBERED_CALLS = 10_000  # finished call ids whose stragglers are ignored
 
 
@@ -432,6 +433,13 @@ class CallLogger:
         self._outbox = outbox
         self.builder = builder or CallRecordBuilder()
         self._expire_every_s = expire_every_s
+        self._journaling: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Semaphore(MAX_JOURNALING)
+
+    @property
+    def backlog(self) -> int:
+        """Events published to the logger and not yet taken."""
+        return self._sub.queue.qsize()
 
     async def run(self) -> None:
         """Consume until the subscription closes or the task is cancelled; then journal the drafts."""
@@ -447,6 +455,7 @@ class CallLogger:
             for record in self.builder.flush():
                 logger.info("call %s: logged unfinished at shutdown", record.call_id)
                 await self._journal(self._outbox.put_call, record)
+            await self.drain()
 
     async def _expire_periodically(self) -> None:
         while True:
@@ -456,6 +465,24 @@ class CallLogger:
                 await self._journal(self._outbox.put_call, record)
 
     async def _journal(self, put: Callable[[Any], Awaitable[None]], item: object) -> None:
+        """Start journaling `item` without waiting for the disk. Entries started close together
+        share one commit and one fsync (the outbox's group commit), so a burst of hang-ups costs a
+        few fsyncs rather than one after another; at most MAX_JOURNALING are in flight."""
+        await self._room.acquire()
+        task = asyncio.create_task(self._put(put, item))
+        self._journaling.add(task)
+        task.add_done_callback(self._journaled)
+
+    def _journaled(self, task: asyncio.Task[None]) -> None:
+        self._journaling.discard(task)
+        self._room.release()
+
+    async def drain(self) -> None:
+        """Return when every entry started so far is on disk (or reported lost)."""
+        while self._journaling:
+            await asyncio.gather(*self._journaling)
+
+    async def _put(self, put: Callable[[Any], Awaitable[None]], item: object) -> None:
         try:
             await put(item)
         except (OSError, sqlite3.Error):

@@ -325,6 +325,7 @@ async def test_a_failing_journal_is_logged_and_call_logging_goes_on(
     outbox.close()  # the journal's disk is gone
     for e in call_events(1):
         await logger.handle(e)
+    await logger.drain()
     assert "call-1: outbox journal write failed; this CallRecordData is lost" in caplog.text
     for e in call_events(2)[:2]:
         await logger.handle(e)  # the next call is still followed
