@@ -454,7 +454,9 @@ class CtiService:
 
     async def _do_wrap_up(self, claims: Claims, req: m.WrapUp) -> dict[str, Any]:
         ctx = self._own_call(claims, req.call_id)
-        if ctx.ended_at is None:
+        me = self.live.peek(claims.agent_id)
+        done_with_it = me.state is AgentState.WRAP_UP and me.call_id == ctx.call_id  # e.g. after a transfer
+        if ctx.ended_at is None and not done_with_it:
             raise DomainError("call-in-progress", f"call {ctx.call_id} has not ended yet", call_id=ctx.call_id)
         await self.bus.publish(
             ev.WrapUpEnded(

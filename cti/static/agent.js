@@ -58,7 +58,7 @@
     $("btn-unhold").disabled = call.state !== "held";
     $("btn-hangup").disabled = !["talking", "held", "ringing"].includes(call.state);
     $("btn-transfer").disabled = !["talking", "held"].includes(call.state);
-    $("btn-wrapup").disabled = call.state !== "ended";
+    $("btn-wrapup").disabled = !["ended", "wrap-up"].includes(call.state);
   }
   async function refreshStats() {
     try {
@@ -86,6 +86,8 @@
       if (m.agent_id !== CC.me.agent_id) return;
       state = m.new; since = m.at; renderState(); log(`state ${m.old} → ${m.new} ${m.reason}`);
       if (m.new === "ready" && call && call.state === "ended") { call = null; renderPop(); }
+      if (m.reason === "rona" && call && call.call_id === m.call_id) { log("missed call " + m.call_id); call = null; renderPop(); }
+      if (m.new === "wrap-up" && call && call.call_id === m.call_id && call.state !== "ended") setCall(m.call_id, { state: "wrap-up" });
       refreshStats();
     });
     CC.on("cti.screen-pop", (m) => {

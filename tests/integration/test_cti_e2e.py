@@ -226,6 +226,8 @@ async def test_blind_transfer_to_a_number_moves_the_caller_and_frees_the_agent(s
         assert emulator.channel(call.channel) is not None  # the caller talks to the number now
         wrap = await agent.next("agent.state-changed", new="wrap-up")  # the agent is done with the call
         assert wrap["call_id"] == call.linkedid
+        await agent.act("wrap-up", call_id=call.linkedid, disposition="transferred")  # the call itself goes on
+        await agent.next("agent.state-changed", new="ready")
 
 
 async def test_blind_transfer_to_a_queue_reaches_the_next_agent_with_a_pop(stack: Stack) -> None:
