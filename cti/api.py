@@ -82,8 +82,7 @@ def build_router(service: CtiService, auth: Authenticator) -> APIRouter:
     # -- session ----------------------------------------------------------------------------
 
     @router.post("/api/v1/session", tags=["session"], summary="Log in; returns a bearer token")
-    async def login(body: dict[str, Any], request: Request) -> dict[str, Any]:
-        creds = m.validate(m.Credentials, body, "login")
+    async def login(creds: m.Credentials, request: Request) -> dict[str, Any]:
         address = request.client.host if request.client else "?"
         token, claims, account = await auth.login(creds.username, creds.password, address)
         return {

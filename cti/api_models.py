@@ -7,6 +7,7 @@ rather than a silently ignored value. `validate` turns pydantic's errors into on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -98,10 +99,15 @@ def validate(model: type[Strict], data: Any, action: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"]) or "(body)"
-            problems.append(f"{where}: {error['msg']}")
-        raise DomainError(
-            "invalid-request", f"{action}: " + "; ".join(problems), action=action, fields=[p.split(":")[0] for p in problems]
-        ) from None
+        raise invalid(action, exc.errors()) from None
+
+
+def invalid(action: str, errors: Sequence[Any]) -> DomainError:
+    """One `invalid-request` error naming every field and its problem (`loc` without "body")."""
+    problems = []
+    for error in errors:
+        where = ".".join(str(p) for p in error["loc"] if p != "body") or "(body)"
+        problems.append(f"{where}: {error['msg']}")
+    return DomainError(
+        "invalid-request", f"{action}: " + "; ".join(problems), action=action, fields=[p.split(":")[0] for p in problems]
+    )

@@ -16,11 +16,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from callcenter.errors import DomainError
 from cti.api import STATIC_DIR, build_router, error_response
+from cti.api_models import invalid
 from cti.auth import Authenticator
 from cti.service import CtiService
 
@@ -52,6 +54,12 @@ def create_app(
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # The same error shape as everything else, with the route's name as the action.
+        route = request.scope.get("route")
+        return error_response(invalid(getattr(route, "name", request.url.path), exc.errors()))
 
     @app.get("/status", tags=["health"], summary="Health of each part; 503 when one is down")
     async def status() -> JSONResponse:
