@@ -24,6 +24,10 @@ def register(sub: Any) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from dialer.cli import is_outbound_scenario, run_outbound_scenario
+
+    if is_outbound_scenario(args.scenario):  # `kind: outbound` runs the dialer's simulation
+        return run_outbound_scenario(args.scenario, seed=args.seed, as_json=args.json)
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as exc:
