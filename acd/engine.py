@@ -102,6 +102,14 @@ HeapEntry = tuple[float, int, int, CallId]  # (key, seq, version, call id): smal
 _BUSY = frozenset(s.value for s in (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP, AgentState.OUTBOUND))
 _UNSTAFFED = frozenset(s.value for s in (AgentState.LOGGED_OUT, AgentState.NOT_READY))
 _READY = AgentState.READY
+_WRAP_UP = AgentState.WRAP_UP
+_STATE_VALUES = tuple(s.value for s in AgentState)
+# (old value, new value) -> (staffed delta, busy delta): what a transition does to the counters.
+_EDGES = {
+    (a, b): (int(b not in _UNSTAFFED) - int(a not in _UNSTAFFED), int(b in _BUSY) - int(a in _BUSY))
+    for a in _STATE_VALUES
+    for b in _STATE_VALUES
+}
 WAITING, RINGING, ANSWERED = "waiting", "ringing", "answered"
 
 
@@ -175,7 +183,8 @@ class AcdEngine:
         self._members: dict[str, dict[AgentId, int]] = {q: {} for q in config.queues}  # value: round-robin order
         self._member_seq = 0
         self._rr_last: dict[str, int] = {}
-        self._queue_states: dict[str, dict[str, int]] = {q: {} for q in config.queues}  # state value -> agents
+        # state value -> agents; every state has a key, so a transition is two in-place updates
+        self._queue_states: dict[str, dict[str, int]] = {q: dict.fromkeys(_STATE_VALUES, 0) for q in config.queues}
         self._waiting_in: dict[str, dict[CallId, CallRecord]] = {q: {} for q in config.queues}
         self._timers: dict[TimerId, tuple[str, str]] = {}
         self._outbound: dict[CallId, AgentId] = {}
@@ -556,11 +565,15 @@ class AcdEngine:
             out.append(SendToFallback(call_id=call.id, reason=reason))
             out.append(CallSentToFallback(call_id=call.id, queue=call.queue, reason=reason, at=now))
 
-    def _start_timer(self, out: list[object], timer_id: str, kind: str, target: str, delay_s: float) -> None:
+    def _start_timer(
+        self, out: list[object], timer_id: str, kind: str, target: str, delay_s: float, call: CallRecord | None = None
+    ) -> None:
+        """Start a timer for the agent `target` (kind "wrap") or the call `target` (`call`, if
+        the caller has it at hand)."""
         tid = TimerId(timer_id)
         self._timers[tid] = (kind, target)
         if kind != "wrap":
-            self.calls[CallId(target)].timers.add(tid)
+            (call or self.calls[CallId(target)]).timers.add(tid)
         out.append(StartTimer(timer_id=tid, delay_s=max(0.0, delay_s)))
 
     def _cancel_timer(self, out: list[object], *timer_ids: str) -> None:
@@ -613,14 +626,17 @@ class AcdEngine:
         if not compared:
             self._index_ready(agent)
             return
-        ranked = sorted(compared) if len(compared) > 1 else compared  # heap entries: (key, seq, ...)
+        tie = ""
+        if len(compared) > 1:
+            compared.sort()  # heap entries: (key, seq, ...)
+            if compared[0][0] == compared[1][0]:
+                tie = "equal call scores: the call queued first"
         calls = self.calls
-        best = calls[ranked[0][3]]
+        shown = [calls[e[3]] for e in compared[: self.config.explain_limit]]
         candidates = tuple(
-            DecisionCandidate(id=c.id, score=(round(c.key - now, 3),), note=f"{c.queue} {c.priority_class}")
-            for c in (calls[e[3]] for e in ranked[: self.config.explain_limit])
+            [DecisionCandidate(id=c.id, score=(round(c.key - now, 3),), note=f"{c.queue} {c.priority_class}") for c in shown]
         )
-        tie = "equal call scores: the call queued first" if len(ranked) > 1 and ranked[0][0] == ranked[1][0] else ""
+        best = shown[0]
         self._remove_from_group(best)
         self._offer(best, agent, now, trigger, out, candidates, len(compared), (), (), tie)
 
@@ -650,13 +666,10 @@ class AcdEngine:
         """The head entries of every group of waiting calls the agent can take, over all its
         queues; the smallest is the call that deserves the agent most (Rule 1)."""
         compared: list[HeapEntry] = []
-        by_skill = self._groups_by_skill
-        for queue, skill, level in self._index_keys(agent):
-            groups = by_skill.get((queue, skill))
-            if groups:
-                for group in groups:
-                    if group.level <= level and (not group.rest or agent.meets(group.rest)):
-                        compared.append(group.heap[0])  # valid: see _remove_from_group
+        for level, groups in agent.group_lists:
+            for group in groups:
+                if group.level <= level and (not group.rest or agent.meets(group.rest)):
+                    compared.append(group.heap[0])  # valid: see _remove_from_group
         return compared
 
     def _offer_to_best_agent(
@@ -728,20 +741,21 @@ class AcdEngine:
         excluded_counts: tuple[tuple[str, int], ...],
         tie_break: str,
     ) -> None:
-        new = transition(agent.id, agent.state, Trigger.OFFER, "OfferCall")
-        queue = self.config.queues[call.queue]
+        agent_id, call_id, queue_name = agent.id, call.id, call.queue
+        new = transition(agent_id, agent.state, Trigger.OFFER, "OfferCall")
+        queue = self.config.queues[queue_name]
         call.state = RINGING
-        call.agent_id = agent.id
+        call.agent_id = agent_id
         call.offers += 1
-        agent.call_id = call.id
-        decision_id = DecisionId(f"{call.id}/{call.offers}")
-        self._set_state(agent, new, now, out, call_id=call.id)
+        agent.call_id = call_id
+        decision_id = DecisionId(f"{call_id}/{call.offers}")
+        self._set_state(agent, new, now, out, call_id=call_id)
         out.append(
             RoutingDecided(
                 decision_id=decision_id,
-                call_id=call.id,
-                agent_id=agent.id,
-                queue=call.queue,
+                call_id=call_id,
+                agent_id=agent_id,
+                queue=queue_name,
                 trigger=trigger,
                 strategy=queue.strategy.value,
                 priority_class=call.priority_class,
@@ -760,15 +774,15 @@ class AcdEngine:
         )
         out.append(
             OfferCall(
-                call_id=call.id,
-                agent_id=agent.id,
+                call_id=call_id,
+                agent_id=agent_id,
                 interface=agent.interface,
-                queue=call.queue,
+                queue=queue_name,
                 ring_timeout_s=queue.ring_timeout_s,
                 decision_id=decision_id,
             )
         )
-        self._start_timer(out, f"offer:{call.id}", "offer", call.id, queue.ring_timeout_s + self.config.offer_guard_s)
+        self._start_timer(out, f"offer:{call_id}", "offer", call_id, queue.ring_timeout_s + self.config.offer_guard_s, call)
 
     # ----------------------------------------------------------------------------------------
     # Indexes
@@ -776,7 +790,7 @@ class AcdEngine:
 
     def _add_to_group(self, call: CallRecord) -> None:
         reqs = call.reqs
-        gkey = (call.queue, tuple((r.skill, r.min_level) for r in reqs))
+        gkey = (call.queue, tuple([(r.skill, r.min_level) for r in reqs]))
         group = self._groups.get(gkey)
         if group is None:
             level = reqs[0].min_level if reqs else 0
@@ -802,11 +816,8 @@ class AcdEngine:
             heapq.heappop(heap)
         if group.live == 0:
             del self._groups[group.key]
-            index_key = (group.key[0], group.skill)
-            siblings = self._groups_by_skill[index_key]
-            siblings.remove(group)
-            if not siblings:
-                del self._groups_by_skill[index_key]
+            # The (queue, skill) list stays, even empty: agents' caches hold it (see _cache).
+            self._groups_by_skill[group.key[0], group.skill].remove(group)
         elif len(group.heap) > 2 * group.live + 32:
             # Calls that left from the middle (abandoned, re-ranked) leave stale entries that only
             # the head check pops; rebuild now and then so a long-lived group stays its own size.
@@ -815,48 +826,47 @@ class AcdEngine:
 
 
     @staticmethod
-    def _index_keys(agent: AgentRecord) -> tuple[tuple[str, str, int], ...]:
-        """The (queue, skill, level) and (queue, "", 0) index entries of an agent; cached until
-        its profile changes."""
-        if agent.index_keys is None:
-            keys: list[tuple[str, str, int]] = []
-            for q in agent.queues:
-                keys.append((q, "", 0))
-                keys.extend((q, skill, level) for skill, level in agent.skills.items())
-            agent.index_keys = tuple(keys)
-        return agent.index_keys
+    def _pool_keys(agent: AgentRecord) -> Iterator[tuple[str, str, int]]:
+        """(queue, skill, level *or more*) for each skill level the agent has, and (queue, "", 0)."""
+        for queue, skill, level in agent.index_keys:
+            for at_least in range(1, level + 1) if skill else (0,):
+                yield (queue, skill, at_least)
+
+    def _cache(self, agent: AgentRecord) -> None:
+        """Build the agent's caches (see AgentRecord) after its skills or queues changed. Pools
+        and group lists are created here if new and never removed, so the cached objects stay the
+        ones the indexes use."""
+        keys: list[tuple[str, str, int]] = []
+        for q in agent.queues:
+            keys.append((q, "", 0))
+            keys.extend((q, skill, level) for skill, level in agent.skills.items())
+        agent.index_keys = tuple(keys)
+        agent.pools = tuple(self._ready.setdefault(key, set()) for key in self._pool_keys(agent))
+        by_skill = self._groups_by_skill
+        agent.group_lists = tuple((level, by_skill.setdefault((q, skill), [])) for q, skill, level in keys)
+        agent.state_counts = tuple(self._queue_states[q] for q in agent.queues)
 
     def _index_ready(self, agent: AgentRecord) -> None:
         """Into the ready pools: per queue, and per (queue, skill, level *or more*), so a call's
         requirement is one look-up."""
         agent.indexed = True
-        ready = self._ready
-        for queue, skill, level in self._index_keys(agent):
-            for at_least in range(1, level + 1) if skill else (0,):
-                key = (queue, skill, at_least)
-                pool = ready.get(key)
-                if pool is None:
-                    pool = ready[key] = set()
-                pool.add(agent.id)
+        agent_id = agent.id
+        for pool in agent.pools:
+            pool.add(agent_id)
 
     def _unindex_ready(self, agent: AgentRecord) -> None:
         if not agent.indexed:
             return
         agent.indexed = False
-        ready = self._ready
-        for queue, skill, level in self._index_keys(agent):
-            for at_least in range(1, level + 1) if skill else (0,):
-                pool = ready.get((queue, skill, at_least))
-                if pool is not None:
-                    pool.discard(agent.id)
+        agent_id = agent.id
+        for pool in agent.pools:
+            pool.discard(agent_id)
 
     def _count_staffed(self, agent: AgentRecord, delta: int) -> None:
         """Staffed agents per (queue, skill, level *or more*), so a count is one look-up."""
         staffed = self._staffed
-        for queue, skill, level in self._index_keys(agent):
-            for at_least in range(1, level + 1) if skill else (0,):
-                key = (queue, skill, at_least)
-                staffed[key] = staffed.get(key, 0) + delta
+        for key in self._pool_keys(agent):
+            staffed[key] = staffed.get(key, 0) + delta
 
     def _set_profile(
         self, agent_id: AgentId, skills: Iterable[Any], queues: Iterable[QueueName], max_calls: int | None, interface: str
@@ -868,6 +878,7 @@ class AcdEngine:
             agent = self.agents[agent_id] = AgentRecord(id=agent_id, skills=skill_map, queues=known_queues)
             for q in known_queues:
                 self._join(agent, q)
+            self._cache(agent)
         else:
             staffed = agent.state._value_ not in _UNSTAFFED
             self._unindex_ready(agent)
@@ -882,7 +893,7 @@ class AcdEngine:
                     self._join(agent, q)
             agent.skills = skill_map
             agent.queues = known_queues
-            agent.index_keys = None
+            self._cache(agent)
             if staffed:
                 self._count_staffed(agent, +1)
         agent.max_calls = max_calls
@@ -907,23 +918,21 @@ class AcdEngine:
         call_id: CallId | None = None,
     ) -> None:
         old = agent.state
-        if old is _READY:
+        if agent.indexed:  # only a READY agent is in the pools
             self._unindex_ready(agent)
         if old is not new:
             was, now_is = old._value_, new._value_
-            for q in agent.queues:
-                counts = self._queue_states[q]
+            for counts in agent.state_counts:
                 counts[was] -= 1
-                counts[now_is] = counts.get(now_is, 0) + 1
-            was_staffed, staffed = was not in _UNSTAFFED, now_is not in _UNSTAFFED
-            if was_staffed != staffed:
-                self._count_staffed(agent, +1 if staffed else -1)
-            was_busy, busy = was in _BUSY, now_is in _BUSY
-            if was_busy and not busy and agent.busy_since is not None:
+                counts[now_is] += 1
+            staffed, busy = _EDGES[was, now_is]
+            if staffed:
+                self._count_staffed(agent, staffed)
+            if busy > 0:
+                agent.busy_since = now
+            elif busy < 0 and agent.busy_since is not None:
                 agent.busy_s += now - agent.busy_since
                 agent.busy_since = None
-            elif busy and not was_busy:
-                agent.busy_since = now
         if new is _READY:
             agent.idle_since = now
         agent.state = new  # the runner logs each AgentStateChanged; the core stays quiet on its hot path

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from callcenter.errors import IllegalTransition
 from callcenter.events import AgentId, AgentState, CallId, QueueName, SkillRequirement
@@ -118,8 +119,13 @@ class AgentRecord:
     busy_s: float = 0.0  # reserved + on call + wrap-up, since login
     busy_since: float | None = None
     calls_handled: int = 0  # since login
-    index_keys: tuple[tuple[str, str, int], ...] | None = None  # the engine's cache
-    indexed: bool = False  # in the engine's ready index
+    # The engine's caches, rebuilt when the profile changes, so a state change touches the
+    # containers directly instead of looking them up by key:
+    index_keys: tuple[tuple[str, str, int], ...] = ()  # (queue, skill, level) and (queue, "", 0)
+    pools: tuple[set[AgentId], ...] = ()  # the ready pools the agent joins when READY
+    group_lists: tuple[tuple[int, list[Any]], ...] = ()  # (own level, groups of calls by (queue, skill))
+    state_counts: tuple[dict[str, int], ...] = ()  # per queue: agents by state value
+    indexed: bool = False  # in the engine's ready pools
 
     def occupancy(self, now: float) -> float:
         logged = now - self.login_at
@@ -137,8 +143,9 @@ class AgentRecord:
 
     def exclusion(self, reqs: tuple[SkillRequirement, ...]) -> str | None:
         """Why this agent cannot take a call with `reqs` now, or None if it can."""
-        if self.state is not AgentState.READY:
-            return "wrap-up" if self.state is AgentState.WRAP_UP else f"state:{self.state.value}"
+        state = self.state
+        if state is not AgentState.READY:
+            return "wrap-up" if state is AgentState.WRAP_UP else f"state:{state._value_}"
         for r in reqs:
             have = self.skills.get(r.skill, 0)
             if have == 0:
