@@ -330,3 +330,21 @@ async def test_a_failing_journal_is_logged_and_call_logging_goes_on(
     for e in call_events(2)[:2]:
         await logger.handle(e)  # the next call is still followed
     assert logger.builder.in_progress == 1
+
+
+async def test_the_logger_journals_a_call_whose_wrap_up_never_comes(tmp_path: Path) -> None:
+    bus = EventBus()
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    builder = CallRecordBuilder(wrap_up_timeout_s=60.0)
+    logger = CallLogger(bus, outbox, builder=builder, expire_every_s=0.02)
+    task = asyncio.create_task(logger.run())
+    try:
+        for e in call_events(5)[:-1]:  # answered and ended; the agent never files the wrap-up
+            await bus.publish(e)
+        await until(lambda: outbox.counts() == (1, 0))  # call_events' times are long past
+        [entry] = outbox.take(1)
+        assert (entry.key, entry.payload["outcome"], entry.payload["wrap_up_ended_at"]) == ("call-5", "answered", None)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        outbox.close()
