@@ -348,3 +348,72 @@ async def test_the_logger_journals_a_call_whose_wrap_up_never_comes(tmp_path: Pa
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         outbox.close()
+
+
+async def test_recordings_and_campaign_attempts_go_through_the_outbox_and_update_in_place(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    t0 = 1_700_000_000.0
+    async with engine.begin() as conn:
+        await conn.execute(
+            m.table_of(m.Campaign).insert(),
+            {"id": "camp1", "name": "Renewals", "settings": {}, "created_at": dt.datetime.now(dt.UTC)},
+        )
+        await conn.execute(
+            m.table_of(m.CampaignContact).insert(),
+            {"id": "k1", "campaign_id": "camp1", "number": "13800138000", "data": {}},
+        )
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    try:
+        await outbox.put(
+            "recording", "rec-1", {"id": "rec-1", "call_id": "c1", "path": "recordings/c1.wav", "started_at": t0}
+        )
+        await outbox.put(
+            "campaign-attempt",
+            "k1@start",
+            {"campaign_id": "camp1", "contact_id": "k1", "number": "13800138000", "started_at": t0},
+        )
+        # Later facts about the same recording and attempt update their rows.
+        await outbox.put(
+            "recording",
+            "rec-1",
+            {
+                "id": "rec-1",
+                "call_id": "c1",
+                "path": "recordings/c1.ogg",
+                "format": "ogg",
+                "started_at": t0,
+                "ended_at": t0 + 61.5,
+                "duration_s": 61.5,
+                "size_bytes": 123_456,
+            },
+        )
+        await outbox.put(
+            "campaign-attempt",
+            "k1@end",
+            {
+                "campaign_id": "camp1",
+                "contact_id": "k1",
+                "number": "13800138000",
+                "started_at": t0,
+                "ended_at": t0 + 30,
+                "outcome": "human",
+                "call_id": "c9",
+            },
+        )
+        writer = OutboxWriter(outbox, engine)
+        while await writer.drain_once():
+            pass
+        assert outbox.counts() == (0, 0)
+    finally:
+        outbox.close()
+    async with engine.connect() as conn:
+        rec = (await conn.execute(select(m.Recording))).one()
+        attempt = (await conn.execute(select(m.CampaignAttempt))).one()
+    assert (rec.path, rec.format, rec.duration_s, rec.size_bytes) == ("recordings/c1.ogg", "ogg", 61.5, 123_456)
+    assert rec.ended_at == dt.datetime.fromtimestamp(t0 + 61.5, dt.UTC)
+    assert (attempt.outcome, attempt.call_id, attempt.ended_at) == (
+        "human",
+        "c9",
+        dt.datetime.fromtimestamp(t0 + 30, dt.UTC),
+    )
