@@ -317,7 +317,9 @@ async def test_command_timeout_closes_the_session(serve: Callable[..., Awaitable
     assert errors == ["AGI 1700000000.1: no reply to WAIT FOR DIGIT within 0.2s"]
 
 
-async def test_stop_cancels_running_sessions(serve: Callable[..., Awaitable[FastAgiServer]]) -> None:
+async def test_stop_cancels_running_sessions(
+    serve: Callable[..., Awaitable[FastAgiServer]], caplog: pytest.LogCaptureFixture
+) -> None:
     cancelled = asyncio.Event()
     started = asyncio.Event()
 
@@ -336,3 +338,6 @@ async def test_stop_cancels_running_sessions(serve: Callable[..., Awaitable[Fast
         await server.stop()
     assert cancelled.is_set()
     assert await asterisk.closed()
+    for _ in range(3):  # let asyncio's stream done-callbacks run
+        await asyncio.sleep(0)
+    assert not [r for r in caplog.records if r.name == "asyncio"], "stop() left asyncio logging a callback error"
