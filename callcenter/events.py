@@ -797,6 +797,20 @@ class RecordingResumed:
     at: float
 
 
+@message("recording.mute-changed")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingMuteChanged:
+    """Asterisk confirms a MixMonitorMute (the PBX's view). Who asked and why is the recorder's
+    audit fact, RecordingPaused / RecordingResumed."""
+
+    call_id: CallId
+    recording_id: RecordingId
+    channel_id: ChannelId
+    muted: bool
+    direction: str  # "read" | "write" | "both", as Asterisk reports it
+    at: float
+
+
 @message("recording.stopped")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecordingStopped:

@@ -73,8 +73,7 @@ from callcenter.events import (
     HangupSide,
     OriginateFailed,
     RecordingId,
-    RecordingPaused,
-    RecordingResumed,
+    RecordingMuteChanged,
     RecordingStarted,
     RecordingStopped,
     UserEventReceived,
@@ -605,10 +604,10 @@ class CallTracker:
             out.append(RecordingStarted(call_id=call_id, recording_id=rid, channel_id=channel.channel_id, at=at))
         elif msg.name == "MixMonitorStop":
             out.append(RecordingStopped(call_id=call_id, recording_id=rid, at=at))
-        elif msg.get("State") == "1":
-            out.append(RecordingPaused(call_id=call_id, recording_id=rid, by=msg.get("Direction") or "", at=at))
         else:
-            out.append(RecordingResumed(call_id=call_id, recording_id=rid, by=msg.get("Direction") or "", at=at))
+            out.append(RecordingMuteChanged(call_id=call_id, recording_id=rid, channel_id=channel.channel_id,
+                                            muted=msg.get("State") == "1", direction=msg.get("Direction") or "",
+                                            at=at))
 
     def _on_list_item(self, msg: AmiMessage, at: float, out: list[Fact]) -> None:
         if self._list_mark is None:
@@ -781,7 +780,7 @@ TRANSLATORS: dict[str, Translator] = {
     "OriginateResponse": CallTracker._on_originate_response,  # OriginateFailed
     "MixMonitorStart": CallTracker._on_mixmonitor,  # RecordingStarted
     "MixMonitorStop": CallTracker._on_mixmonitor,  # RecordingStopped
-    "MixMonitorMute": CallTracker._on_mixmonitor,  # RecordingPaused / RecordingResumed
+    "MixMonitorMute": CallTracker._on_mixmonitor,  # RecordingMuteChanged
     "CoreShowChannel": CallTracker._on_list_item,  # rule 4
     "CoreShowChannelsComplete": CallTracker._on_list_complete,
     # Known, and deliberately without a fact: the state they carry arrives in other events.

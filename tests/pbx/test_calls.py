@@ -34,8 +34,7 @@ from callcenter.events import (
     HangupSide,
     OriginateFailed,
     RecordingId,
-    RecordingPaused,
-    RecordingResumed,
+    RecordingMuteChanged,
     RecordingStarted,
     RecordingStopped,
     UserEventReceived,
@@ -355,8 +354,10 @@ def test_recording_events_need_our_recording_id() -> None:
     call, rid = CallId(CALLER[0]), RecordingId("rec-1")
     assert facts == [
         RecordingStarted(call_id=call, recording_id=rid, channel_id=ChannelId(CALLER[0]), at=0.0),
-        RecordingPaused(call_id=call, recording_id=rid, by="both", at=0.0),
-        RecordingResumed(call_id=call, recording_id=rid, by="both", at=0.0),
+        RecordingMuteChanged(call_id=call, recording_id=rid, channel_id=ChannelId(CALLER[0]), muted=True,
+                             direction="both", at=0.0),
+        RecordingMuteChanged(call_id=call, recording_id=rid, channel_id=ChannelId(CALLER[0]), muted=False,
+                             direction="both", at=0.0),
         RecordingStopped(call_id=call, recording_id=rid, at=0.0),
     ]
 
