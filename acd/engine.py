@@ -43,12 +43,14 @@ from __future__ import annotations
 import heapq
 import logging
 import random
+from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from acd.config import AcdConfig, AcdError, AgentProfile, MaxWaitAction, Strategy
-from acd.ewt import Ewt, estimate_wait
+from acd.ewt import Ewt, estimate_wait, mean_wait_s
 from acd.metrics import Counters, LiveStats, Metrics
 from acd.state import AgentRecord, Trigger, transition
 from acd.strategies import STRATEGY_KEYS
@@ -95,7 +97,7 @@ logger = logging.getLogger(__name__)
 Reqs = tuple[SkillRequirement, ...]
 # (queue, ((skill, min level), ...)): plain tuples hash in C, the dataclasses would not.
 GroupKey = tuple[str, tuple[tuple[str, int], ...]]
-HeapEntry = tuple[float, int, int, CallId]  # (key, seq, version, call id): smallest is served first
+QueueEntry = tuple[float, int, CallId]  # (key, seq, call id): smallest is served first
 
 # State sets and per-queue state counts use the states' string values: Enum.__hash__ is Python
 # code, and these are looked up several times per transition.
@@ -110,6 +112,9 @@ _EDGES = {
     for a in _STATE_VALUES
     for b in _STATE_VALUES
 }
+# A decision record's excluded_counts keys, in the order of the state values.
+_EXCLUSION_LABELS = tuple((s, "wrap-up" if s == "wrap-up" else f"state:{s}") for s in sorted(_STATE_VALUES) if s != "ready")
+EXCLUSION_SCAN = 8  # members looked at per excluded agent a record may name (see _exclusions)
 WAITING, RINGING, ANSWERED = "waiting", "ringing", "answered"
 
 
@@ -128,7 +133,6 @@ class CallRecord:
     step: int = 0  # relaxation step in force; -1 after overflow (the target queue's skills)
     state: str = WAITING
     agent_id: AgentId | None = None
-    version: int = 0  # bumped when the call leaves its group; older heap entries are stale
     group: _Group | None = None
     offers: int = 0
     timers: set[TimerId] = field(default_factory=set)
@@ -137,28 +141,28 @@ class CallRecord:
 
 @dataclass(slots=True, eq=False)
 class _Group:
-    """Waiting calls with the same queue and requirements, best first (lazy deletion)."""
+    """Waiting calls with the same queue and requirements, best first.
+
+    `heap` is kept sorted (a sorted list is a heap too): the head is `heap[0]`, a call leaves by
+    bisection, and a call's position is a bisection, with no stale entries. Inserting and leaving
+    move the list's tail in memory (C `memmove`, about a microsecond per 10,000 entries)."""
 
     key: GroupKey
     reqs: Reqs
     level: int  # the first requirement's level; found through (queue, its skill)
-    rest: Reqs  # the other requirements
-    heap: list[HeapEntry] = field(default_factory=list)
-    live: int = 0
+    rest: tuple[tuple[str, int], ...]  # the other requirements as (skill, min level)
+    shelf: list[Any]  # the (queue, first skill) shelf that lists this group (see AcdEngine._shelves)
+    heap: list[QueueEntry] = field(default_factory=list)
 
     @property
-    def skill(self) -> str:
-        return self.reqs[0].skill if self.reqs else ""
-
-
-def _live(entry: HeapEntry, group: _Group, calls: dict[CallId, CallRecord]) -> bool:
-    call = calls.get(entry[3])
-    return call is not None and call.version == entry[2] and call.group is group
+    def live(self) -> int:
+        return len(self.heap)
 
 
 def canonical(reqs: Iterable[SkillRequirement]) -> Reqs:
     """Requirements in one order, so equal sets share a group."""
-    return tuple(sorted(reqs, key=lambda r: (r.skill, r.min_level)))
+    reqs = tuple(reqs)
+    return reqs if len(reqs) < 2 else tuple(sorted(reqs, key=lambda r: (r.skill, r.min_level)))
 
 
 class AcdEngine:
@@ -179,7 +183,10 @@ class AcdEngine:
         self._ready: dict[tuple[str, str, int], set[AgentId]] = {}
         self._staffed: dict[tuple[str, str, int], int] = {}
         self._groups: dict[GroupKey, _Group] = {}
-        self._groups_by_skill: dict[tuple[str, str], list[_Group]] = {}
+        # Groups by (queue, first skill), as flat "shelves" [level, rest, head entry, group, ...]:
+        # a free agent reads the level, the other requirements and the head without touching the
+        # group objects, most of which it cannot take (one cache miss each, on a big system).
+        self._shelves: dict[tuple[str, str], list[Any]] = {}
         self._members: dict[str, dict[AgentId, int]] = {q: {} for q in config.queues}  # value: round-robin order
         self._member_seq = 0
         self._rr_last: dict[str, int] = {}
@@ -264,8 +271,8 @@ class AcdEngine:
             self._start_timer(out, f"maxwait:{call.id}", "maxwait", call.id, req.max_wait_s)
         self._place_call(call, now, "call-queued", out)
         if call.state == WAITING:
-            ewt = self.estimate_wait(call.id)
-            out.append(Announce(call_id=call.id, channel_id=call.channel_id, ewt_s=ewt.seconds, position=ewt.position))
+            position, eligible, aht, _ = self._wait_inputs(call)
+            out.append(Announce(call_id=call.id, channel_id=call.channel_id, ewt_s=mean_wait_s(position, eligible, aht), position=position))
         return out
 
     def _on_call_answered(self, ev: CallAnswered, now: float) -> list[object]:
@@ -358,11 +365,13 @@ class AcdEngine:
         if old_class != ev.priority_class:
             self.metrics.klass(old_class).offered -= 1
             self.metrics.klass(ev.priority_class).offered += 1
+        waiting = call.state == WAITING
+        if waiting:  # re-rank now: out of its group under the old key, back in with the new one
+            self._remove_from_group(call)
         call.priority_class = ev.priority_class
         call.priority = ev.priority
         call.key = call.enqueued_at - self.config.head_start(ev.priority_class, ev.priority)
-        if call.state == WAITING:  # re-rank now: out of its heap and back in with the new key
-            self._remove_from_group(call)
+        if waiting:
             self._add_to_group(call)
         return []
 
@@ -632,7 +641,7 @@ class AcdEngine:
             if compared[0][0] == compared[1][0]:
                 tie = "equal call scores: the call queued first"
         calls = self.calls
-        shown = [calls[e[3]] for e in compared[: self.config.explain_limit]]
+        shown = [calls[e[2]] for e in compared[: self.config.explain_limit]]
         candidates = tuple(
             [DecisionCandidate(id=c.id, score=(round(c.key - now, 3),), note=f"{c.queue} {c.priority_class}") for c in shown]
         )
@@ -662,47 +671,56 @@ class AcdEngine:
             if not others or agent.meets(others):
                 yield agent
 
-    def _best_calls_for(self, agent: AgentRecord) -> list[HeapEntry]:
+    def _best_calls_for(self, agent: AgentRecord) -> list[QueueEntry]:
         """The head entries of every group of waiting calls the agent can take, over all its
         queues; the smallest is the call that deserves the agent most (Rule 1)."""
-        compared: list[HeapEntry] = []
-        for level, groups in agent.group_lists:
-            for group in groups:
-                if group.level <= level and (not group.rest or agent.meets(group.rest)):
-                    compared.append(group.heap[0])  # valid: see _remove_from_group
+        compared: list[QueueEntry] = []
+        skills = agent.skills
+        for level, shelf in agent.shelves:
+            for i in range(0, len(shelf), 4):
+                if shelf[i] <= level:
+                    for skill, need in shelf[i + 1]:  # inline: a call to `meets` costs more than this loop
+                        if skills.get(skill, 0) < need:
+                            break
+                    else:
+                        compared.append(shelf[i + 2])
         return compared
 
     def _offer_to_best_agent(
         self, call: CallRecord, candidates: list[AgentRecord], now: float, trigger: str, out: list[object]
     ) -> None:
         queue = self.config.queues[call.queue]
-        score = STRATEGY_KEYS[queue.strategy]
+        strategy = queue.strategy
+        score = STRATEGY_KEYS[strategy]
         members = self._members[call.queue]
-        last = self._rr_last.get(call.queue, -1)
-        modulus = self._member_seq + 1
-        is_random = queue.strategy is Strategy.RANDOM
-        if is_random:  # draws in agent-id order, so a seed gives the same decisions every run
+        reqs = call.reqs
+        # Only round robin needs each member's distance and only random a draw (in agent-id
+        # order, so a seed gives the same decisions every run).
+        if strategy is Strategy.ROUND_ROBIN:
+            last, modulus = self._rr_last.get(call.queue, -1), self._member_seq + 1
+            keyed = [(score(a, reqs, now, (members.get(a.id, 0) - last - 1) % modulus, 0.0), a.id, a) for a in candidates]
+        elif strategy is Strategy.RANDOM:
             candidates.sort(key=lambda a: a.id)
-        keyed = [
-            (
-                score(a, call.reqs, now, (members.get(a.id, 0) - last - 1) % modulus, self.rng.random() if is_random else 0.0),
-                a.id,
-                a,
-            )
-            for a in candidates
-        ]
-        ranked = heapq.nsmallest(max(2, self.config.explain_limit), keyed, key=lambda t: (t[0], t[1]))
+            draw = self.rng.random
+            keyed = [(score(a, reqs, now, 0, draw()), a.id, a) for a in candidates]
+        else:
+            keyed = [(score(a, reqs, now, 0, 0.0), a.id, a) for a in candidates]
+        # (key, agent id, agent): ids are unique, so tuples never compare the agents themselves
+        limit = self.config.explain_limit
+        if len(keyed) > max(2, limit):
+            keyed = heapq.nsmallest(max(2, limit), keyed)
+        else:
+            keyed.sort()
+        ranked = keyed
         agent = ranked[0][2]
         tie = ""
         if len(ranked) > 1 and ranked[0][0] == ranked[1][0]:
-            tie = f"equal {queue.strategy.value} keys: the smaller agent id"
-        elif is_random:
+            tie = f"equal {strategy.value} keys: the smaller agent id"
+        elif strategy is Strategy.RANDOM:
             tie = "random draw"
-        if queue.strategy is Strategy.ROUND_ROBIN:
+        if strategy is Strategy.ROUND_ROBIN:
             self._rr_last[call.queue] = members.get(agent.id, 0)
-        shown = tuple(
-            DecisionCandidate(id=a.id, score=tuple(round(x, 3) for x in k)) for k, _, a in ranked[: self.config.explain_limit]
-        )
+        shown = tuple([DecisionCandidate(id=a.id, score=tuple([round(x, 3) for x in k])) for k, _, a in ranked[:limit]])
         excluded, counts = self._exclusions(call, len(candidates))
         self._offer(call, agent, now, trigger, out, shown, len(candidates), excluded, counts, tie)
 
@@ -710,19 +728,20 @@ class AcdEngine:
         self, call: CallRecord, n_candidates: int
     ) -> tuple[tuple[DecisionExclusion, ...], tuple[tuple[str, int], ...]]:
         """Queue members that could not take the call and why: counts over the whole queue from
-        the per-queue state counters, and the first `explain_limit` members by name."""
+        the per-queue state counters, and by name the first `explain_limit` excluded members
+        among the first `EXCLUSION_SCAN` × `explain_limit` members (a bounded sample: a queue
+        whose first members are all eligible lists fewer)."""
         limit = self.config.explain_limit
         listed: list[DecisionExclusion] = []
-        for agent_id in self._members[call.queue]:
-            if len(listed) >= limit:
-                break
-            reason = self.agents[agent_id].exclusion(call.reqs)
+        agents, reqs = self.agents, call.reqs
+        for agent_id in islice(self._members[call.queue], EXCLUSION_SCAN * limit):
+            reason = agents[agent_id].exclusion(reqs)
             if reason is not None:
                 listed.append(DecisionExclusion(agent_id=agent_id, reason=reason))
+                if len(listed) >= limit:
+                    break
         states = self._queue_states[call.queue]
-        counts = [
-            ("wrap-up" if s == "wrap-up" else f"state:{s}", n) for s, n in sorted(states.items()) if n and s != "ready"
-        ]
+        counts = [(label, states[s]) for s, label in _EXCLUSION_LABELS if states[s]]
         lacking = states.get("ready", 0) - n_candidates
         if lacking:
             counts.append(("skill-or-level", lacking))
@@ -757,7 +776,7 @@ class AcdEngine:
                 agent_id=agent_id,
                 queue=queue_name,
                 trigger=trigger,
-                strategy=queue.strategy.value,
+                strategy=queue.strategy._value_,
                 priority_class=call.priority_class,
                 call_score_s=round(now - call.key, 3),
                 wait_s=round(now - call.enqueued_at, 3),
@@ -790,14 +809,19 @@ class AcdEngine:
 
     def _add_to_group(self, call: CallRecord) -> None:
         reqs = call.reqs
-        gkey = (call.queue, tuple([(r.skill, r.min_level) for r in reqs]))
+        pairs = tuple([(r.skill, r.min_level) for r in reqs])
+        gkey = (call.queue, pairs)
+        entry = (call.key, call.seq, call.id)
         group = self._groups.get(gkey)
         if group is None:
-            level = reqs[0].min_level if reqs else 0
-            group = self._groups[gkey] = _Group(key=gkey, reqs=reqs, level=level, rest=reqs[1:])
-            self._groups_by_skill.setdefault((call.queue, group.skill), []).append(group)
-        heapq.heappush(group.heap, (call.key, call.seq, call.version, call.id))
-        group.live += 1
+            level, rest = (reqs[0].min_level, pairs[1:]) if reqs else (0, ())
+            shelf = self._shelves.setdefault((call.queue, reqs[0].skill if reqs else ""), [])
+            group = self._groups[gkey] = _Group(key=gkey, reqs=reqs, level=level, rest=rest, shelf=shelf, heap=[entry])
+            shelf += (level, rest, entry, group)
+        else:
+            insort(group.heap, entry)
+            if group.heap[0] is entry:
+                self._shelve_head(group)
         call.group = group
         self._waiting_in[call.queue][call.id] = call
 
@@ -806,23 +830,29 @@ class AcdEngine:
         if group is None:
             return
         call.group = None
-        call.version += 1
-        self._waiting_in[call.queue].pop(call.id, None)
-        group.live -= 1
-        # Keep the top entry valid, so a decision can read heap[0] without checking it. A stale
-        # entry (a call that left, moved or was re-ranked) only reaches the top through these pops.
-        heap, calls = group.heap, self.calls
-        while heap and not _live(heap[0], group, calls):
-            heapq.heappop(heap)
-        if group.live == 0:
+        del self._waiting_in[call.queue][call.id]
+        heap = group.heap
+        at = bisect_left(heap, (call.key, call.seq))  # (key, seq) is unique: this call's entry
+        del heap[at]
+        if not heap:
             del self._groups[group.key]
-            # The (queue, skill) list stays, even empty: agents' caches hold it (see _cache).
-            self._groups_by_skill[group.key[0], group.skill].remove(group)
-        elif len(group.heap) > 2 * group.live + 32:
-            # Calls that left from the middle (abandoned, re-ranked) leave stale entries that only
-            # the head check pops; rebuild now and then so a long-lived group stays its own size.
-            group.heap = [e for e in heap if _live(e, group, calls)]
-            heapq.heapify(group.heap)
+            # The shelf stays, even empty: agents' caches hold it (see _cache).
+            i = self._shelf_index(group)
+            del group.shelf[i : i + 4]
+        elif at == 0:
+            self._shelve_head(group)
+
+    @staticmethod
+    def _shelf_index(group: _Group) -> int:
+        shelf = group.shelf
+        for i in range(0, len(shelf), 4):
+            if shelf[i + 3] is group:
+                return i
+        raise AssertionError(f"group {group.key} is not on its shelf")
+
+    def _shelve_head(self, group: _Group) -> None:
+        """The group's best call changed: show it on the shelf."""
+        group.shelf[self._shelf_index(group) + 2] = group.heap[0]
 
 
     @staticmethod
@@ -842,8 +872,8 @@ class AcdEngine:
             keys.extend((q, skill, level) for skill, level in agent.skills.items())
         agent.index_keys = tuple(keys)
         agent.pools = tuple(self._ready.setdefault(key, set()) for key in self._pool_keys(agent))
-        by_skill = self._groups_by_skill
-        agent.group_lists = tuple((level, by_skill.setdefault((q, skill), [])) for q, skill, level in keys)
+        shelves = self._shelves
+        agent.shelves = tuple((level, shelves.setdefault((q, skill), [])) for q, skill, level in keys)
         agent.state_counts = tuple(self._queue_states[q] for q in agent.queues)
 
     def _index_ready(self, agent: AgentRecord) -> None:
@@ -953,17 +983,18 @@ class AcdEngine:
         return count
 
     def estimate_wait(self, call_id: CallId) -> Ewt:
-        call = self.calls[call_id]
-        group, mine = call.group, (call.key, call.seq)
-        position = 0 if group is None else sum(1 for e in group.heap if e[:2] < mine and _live(e, group, self.calls))
+        position, eligible, aht, samples = self._wait_inputs(self.calls[call_id])
+        return estimate_wait(position=position, eligible_agents=eligible, aht_s=aht, aht_samples=samples)
+
+    def _wait_inputs(self, call: CallRecord) -> tuple[int, int, float, int]:
+        """Calls ahead in its group, eligible agents, AHT and its number of samples."""
+        group = call.group
+        position = 0 if group is None else bisect_left(group.heap, (call.key, call.seq))
         counters = self.metrics.queue(call.queue)
-        aht = counters.aht_s if counters.aht_s is not None else self.config.default_aht_s
-        return estimate_wait(
-            position=position,
-            eligible_agents=self.eligible_agents(call.queue, call.reqs),
-            aht_s=aht,
-            aht_samples=counters.handled,
-        )
+        aht = counters.aht_s
+        if aht is None:
+            aht = self.config.default_aht_s
+        return position, self.eligible_agents(call.queue, call.reqs), aht, counters.handled
 
     def waiting(self, queue: QueueName) -> int:
         return len(self._waiting_in.get(queue, ()))

@@ -28,6 +28,13 @@ class Ewt:
     eligible_agents: int
 
 
+def mean_wait_s(position: int, eligible_agents: int, aht_s: float) -> float | None:
+    """The estimate's `seconds` alone (what an announcement says), without the interval."""
+    if eligible_agents <= 0:
+        return None
+    return round((position + 1) * aht_s / eligible_agents, 1)
+
+
 def estimate_wait(*, position: int, eligible_agents: int, aht_s: float, aht_samples: int) -> Ewt:
     if eligible_agents <= 0:
         return Ewt(seconds=None, low_s=None, high_s=None, confidence=0.0, position=position, eligible_agents=0)
@@ -37,7 +44,7 @@ def estimate_wait(*, position: int, eligible_agents: int, aht_s: float, aht_samp
     cv = 1.0 / math.sqrt(k)
     confidence = (aht_samples / (aht_samples + 20)) * (1.0 - cv / 2)
     return Ewt(
-        seconds=round(mean, 1),
+        seconds=mean_wait_s(position, eligible_agents, aht_s),
         low_s=round(max(0.0, mean - 1.28 * sigma), 1),
         high_s=round(mean + 1.28 * sigma, 1),
         confidence=round(confidence, 3),

@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from acd.config import AcdConfig, AgentProfile, PriorityClass, QueueConfig, Strategy
-from acd.engine import WAITING, AcdEngine, HeapEntry, Reqs
+from acd.engine import WAITING, AcdEngine, QueueEntry, Reqs
 from acd.state import AgentRecord
 from callcenter import events as ev
 
@@ -48,11 +48,11 @@ class NaiveEngine(AcdEngine):
             if a.state is ev.AgentState.READY and queue in a.queues and a.meets(reqs):
                 yield a
 
-    def _best_calls_for(self, agent: AgentRecord) -> list[HeapEntry]:
-        best: HeapEntry | None = None
+    def _best_calls_for(self, agent: AgentRecord) -> list[QueueEntry]:
+        best: QueueEntry | None = None
         for c in self.calls.values():
             if c.state == WAITING and c.queue in agent.queues and agent.meets(c.reqs):
-                entry = (c.key, c.seq, c.version, c.id)
+                entry = (c.key, c.seq, c.id)
                 if best is None or entry < best:
                     best = entry
         return [best] if best else []
@@ -94,7 +94,7 @@ def time_selection(engine: AcdEngine, sink: list[float]) -> None:
     """Time the selection alone (which agent for a call, which call for an agent) on this engine."""
     best_calls_for, candidate_agents = engine._best_calls_for, engine._candidate_agents
 
-    def timed_best_calls_for(agent: AgentRecord) -> list[HeapEntry]:
+    def timed_best_calls_for(agent: AgentRecord) -> list[QueueEntry]:
         start = time.perf_counter()
         result = best_calls_for(agent)
         sink.append(time.perf_counter() - start)
