@@ -5,8 +5,9 @@ agents, the whole control plane, an SQLite CRM and the web UI, on one event loop
   on the first start in the data directory; the demo password is generated then and kept in
   `<data_dir>/demo-password.txt`, so every later start prints the same.
 * Agent 1001 is the person at the keyboard: their emulated phone rings until they press Answer on
-  the desktop (`EmulatedPickup`). Agents 1002.. are simulated: they log in and go ready on their
-  own, their phones pick up after a second or two, and they wrap up after a few seconds.
+  the desktop, which sends the same SIP NOTIFY `Event: talk` (AMI PJSIPNotify) a real phone gets
+  in production. Agents 1002.. are simulated: they log in and go ready on their own, their phones
+  pick up after a second or two, and they wrap up after a few seconds.
 * Subscribers call the hotline (10086) at `--rate` calls per minute (Poisson), with the numbers
   of seeded customers: a `--vip-share` of them are VIP / five-star (straight to the VIP queue),
   the others go through the menus by keys or, for English speakers, by voice with real
@@ -140,10 +141,11 @@ def caller_script(rng: random.Random, people: list[Subscriber], vips: list[Subsc
 
 
 class EmulatedPickup:
-    """`AnswerCall` on the emulator: its phones cannot be picked up remotely, so the person's
-    phone rings with `answer=False`, and Answer re-dials it (Redirect of the caller to
-    [acd-connect], whose channel variables still name the agent) with the phone set to pick up at
-    once; the first ring ends as CANCEL, the second is answered."""
+    """Obsolete: the emulator's phones now answer a PJSIPNotify `Event: talk` like real ones, so
+    the demo uses the production `NotifyAnswerer`. Kept only because
+    tests/integration/test_cti_e2e.py still imports it; remove it once that test uses the default.
+
+    It re-dialled the phone (Redirect of the caller to [acd-connect]) with it set to pick up."""
 
     def __init__(self, emulator: Any, plane: Any) -> None:
         self._emulator = emulator
@@ -179,7 +181,7 @@ class Demo:
         async with contextlib.AsyncExitStack() as stack:
             password, people, vips = await self._prepare_crm()
             emulator = await self._start_emulator(stack)
-            plane = await self._start_plane(stack, emulator)
+            plane = await self._start_plane(stack)
             # The emulator stops first: its callers hang up, so the IVR sessions end as calls do,
             # and the control plane logs them before it stops.
             stack.push_async_callback(self._stop_emulator, emulator)
@@ -267,13 +269,13 @@ class Demo:
                                   talk_s=None)
         return emulator
 
-    async def _start_plane(self, stack: contextlib.AsyncExitStack, emulator: Any) -> Any:
+    async def _start_plane(self, stack: contextlib.AsyncExitStack) -> Any:
         from callcenter.app import ControlPlane
 
         clock, note = ivr_clock()
         if note:
             print(f"callcenter demo: {note}", flush=True)
-        plane = ControlPlane(self.settings, answerer=lambda _client: EmulatedPickup(emulator, plane), ivr_clock=clock)
+        plane = ControlPlane(self.settings, ivr_clock=clock)  # Answer: PJSIPNotify, as in production
         await plane.start()
         stack.push_async_callback(plane.stop)
         return plane

@@ -299,12 +299,7 @@ class AmiSession:
                 self.error(request, "Invalid priority")
                 return
         name, num = _parse_callerid(request.get("CallerID") or "")
-        variables = []
-        for header in request.get_all("Variable"):
-            for pair in header.split(","):
-                key, _, value = pair.partition("=")
-                if key.strip():
-                    variables.append((key.strip(), value))
+        variables = _variables(request)
         data = request.get("Data") or ""
 
         def dial() -> Awaitable[tuple[bool, int, LiveChannel | None]]:
@@ -557,6 +552,42 @@ class AmiSession:
         self.pbx.spawn(self.pbx.send_dtmf(ch, digit[0], received=receive, duration_ms=duration), f"dtmf {ch.name}")
         self.ack(request, "DTMF successfully queued")
 
+    async def pjsip_notify(self, request: AmiMessage) -> None:
+        # res_pjsip_notify's manager_notify: exactly one of Option / Variable, exactly one of
+        # Endpoint / URI / Channel; the NOTIFY goes out on a task and the ack does not wait for it.
+        endpoint = request.get("Endpoint") or ""
+        uri = request.get("URI") or ""
+        channel = request.get("Channel") or ""
+        option = request.get("Option") or ""
+        headers = _variables(request)
+        if bool(option) == bool(request.get("Variable")):
+            self.error(request, "PJSIPNotify requires either an Option or Variable(s).You must use only one of them.")
+            return
+        if sum(1 for target in (endpoint, uri, channel) if target) != 1:
+            self.error(request, "PJSIPNotify requires either an endpoint name, a SIP URI, or a channel."
+                       + ("  You must use only one of them." if endpoint or uri or channel else ""))
+            return
+        if option:
+            # asterisk_conf/ has no pjsip_notify.conf, so no notify type is defined.
+            self.error(request, f"Unable to find notify type '{option}'")
+            return
+        if endpoint:
+            for prefix in ("sip/", "pjsip/"):
+                if endpoint.lower().startswith(prefix):
+                    endpoint = endpoint[len(prefix):]
+            if endpoint not in self.pbx.endpoint_contexts:
+                self.error(request, f"Unable to retrieve endpoint {endpoint}")
+                return
+        elif channel:
+            ch = self.pbx.channel(channel)
+            if ch is None or ch.tech != "PJSIP":
+                self.error(request, f"Channel {channel} not found")
+                return
+            endpoint = ch.endpoint
+        self.ack(request, "NOTIFY sent")
+        if endpoint:  # a bare URI reaches no emulated phone
+            self.pbx.phone_notify(endpoint, headers)
+
     # -- lists, commands, user events -----------------------------------------------------------
 
     async def core_show_channels(self, request: AmiMessage) -> None:
@@ -622,6 +653,17 @@ class AmiSession:
         self.pbx.emit(AmiEvent("UserEvent", "user", [("UserEvent", name), *body]))
 
 
+def _variables(request: AmiMessage) -> list[tuple[str, str]]:
+    """`Variable: a=1,b=2` headers (any number of them) as astman_get_variables reads them."""
+    variables = []
+    for header in request.get_all("Variable"):
+        for pair in header.split(","):
+            key, _, value = pair.partition("=")
+            if key.strip():
+                variables.append((key.strip(), value))
+    return variables
+
+
 def _parse_callerid(value: str) -> tuple[str, str]:
     """`"Name" <num>` / `Name <num>` / `num` -> (name, num), as ast_callerid_parse reads them."""
     value = value.strip()
@@ -652,6 +694,7 @@ ACTIONS: dict[str, tuple[frozenset[str], Handler]] = {
     "stopmixmonitor": (frozenset({"system", "call"}), AmiSession.stop_mixmonitor),
     "mixmonitormute": (frozenset({"system", "call"}), AmiSession.mixmonitor_mute),
     "playdtmf": (frozenset({"call"}), AmiSession.play_dtmf),
+    "pjsipnotify": (frozenset({"system"}), AmiSession.pjsip_notify),
     "coreshowchannels": (frozenset({"system", "reporting"}), AmiSession.core_show_channels),
     "status": (frozenset({"system", "call", "reporting"}), AmiSession.status),
     "command": (frozenset({"command"}), AmiSession.command),

@@ -706,6 +706,18 @@ class Pbx:
                     ch.hangup_cause, "NOANSWER")
         return ring.result()
 
+    def phone_notify(self, endpoint: str, headers: list[tuple[str, str]]) -> None:
+        """A SIP NOTIFY reached the phone of `endpoint` (AMI PJSIPNotify). `Event: talk` makes a
+        ringing phone go off-hook, as Yealink, Polycom and Snom phones do; a phone ignores any
+        other event (check-sync, hold ...) and a talk event while no call is coming in. A call
+        comes in from the INVITE on (the channel exists, Down until the phone reports ringing)."""
+        event = next((v.strip().lower() for k, v in headers if k.strip().lower() == "event"), "")
+        if event != "talk":
+            return
+        for ch in self.channels.values():
+            if ch.endpoint == endpoint != TRUNK and ch.phone is not None and ch.state in (DOWN, RINGING):
+                ch.answer_now.set()
+
     def _start_talk_timer(self, ch: LiveChannel) -> None:
         behaviour = ch.phone
         if behaviour is not None and behaviour.talk_s is not None:

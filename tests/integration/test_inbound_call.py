@@ -284,3 +284,45 @@ async def test_an_ivr_transfer_dials_the_target_and_queues_the_caller_if_it_fail
         await emulator.far_end_hangup(call.channel)
     finally:
         await server.stop()
+
+
+async def test_a_pjsipnotify_talk_answers_the_ringing_phone(make_emulator, ami_probe) -> None:
+    # What callcenter.app.NotifyAnswerer sends for the desktop's Answer; other events do nothing.
+    emulator: Emulator = await make_emulator(agi_port=1, clock_scale=10.0)
+    probe: AmiProbe = await ami_probe(emulator)
+    emulator.set_endpoint("1005", answer=False, talk_s=None)
+    call = emulator.place_call({"ani": "13800138000", "dnis": "10086", "talk_s": 5.0})
+    await probe.wait_event("MusicOnHoldStart", Channel=call.channel)
+    await probe.action("Setvar", Channel=call.channel, Variable="ACD_AGENT_INTERFACE", Value="PJSIP/1005")
+    await probe.action("Setvar", Channel=call.channel, Variable="ACD_RING_TIMEOUT", Value="60")
+    await probe.action("Redirect", Channel=call.channel, Context="acd-connect", Exten="s", Priority="1")
+    ringing = await probe.wait_event("DialState", Channel=call.channel, DialStatus="RINGING")
+    agent = ringing.get("DestChannel") or ""
+    ignored = await probe.action("PJSIPNotify", Endpoint="1005", Variable="Event=check-sync")
+    assert ignored.get("Message") == "NOTIFY sent"
+    await asyncio.sleep(0.3)  # 3 s of ringing: a manual phone does not answer by itself
+    assert not probe.find("DialEnd", Channel=call.channel)
+    reply = await probe.action("PJSIPNotify", Endpoint="1005", Variable="Event=talk")
+    assert reply.headers == (("Response", "Success"), ("ActionID", reply.get("ActionID")), ("Message", "NOTIFY sent"))
+    await probe.wait_event("DialEnd", Channel=call.channel, DestChannel=agent, DialStatus="ANSWER")
+    await probe.wait_event("BridgeEnter", Channel=agent)
+    await probe.wait_event("BridgeEnter", Channel=call.channel)
+    await probe.wait_event("Hangup", Channel=call.channel)
+
+
+async def test_pjsipnotify_errors_are_asterisks(emulator, ami_probe) -> None:
+    probe: AmiProbe = await ami_probe(emulator)
+    cases = [
+        ({"Endpoint": "4711", "Variable": "Event=talk"}, "Unable to retrieve endpoint 4711"),
+        ({"Variable": "Event=talk"}, "PJSIPNotify requires either an endpoint name, a SIP URI, or a channel."),
+        ({"Endpoint": "1001", "URI": "sip:1001@10.0.0.5", "Variable": "Event=talk"},
+         "PJSIPNotify requires either an endpoint name, a SIP URI, or a channel.  You must use only one of them."),
+        ({"Endpoint": "1001"}, "PJSIPNotify requires either an Option or Variable(s).You must use only one of them."),
+        ({"Endpoint": "1001", "Option": "answer"}, "Unable to find notify type 'answer'"),
+        ({"Channel": "PJSIP/1001-0000ffff", "Variable": "Event=talk"}, "Channel PJSIP/1001-0000ffff not found"),
+    ]
+    for headers, message in cases:
+        reply = await probe.action("PJSIPNotify", **headers)
+        assert (reply.get("Response"), reply.get("Message")) == ("Error", message), headers
+    ok = await probe.action("PJSIPNotify", Endpoint="PJSIP/1001", Variable="Event=talk")
+    assert ok.get("Message") == "NOTIFY sent"  # a ringing-free phone ignores it; the prefix is stripped
