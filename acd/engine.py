@@ -97,7 +97,8 @@ logger = logging.getLogger(__name__)
 Reqs = tuple[SkillRequirement, ...]
 # (queue, ((skill, min level), ...)): plain tuples hash in C, the dataclasses would not.
 GroupKey = tuple[str, tuple[tuple[str, int], ...]]
-QueueEntry = tuple[float, int, CallId]  # (key, seq, call id): smallest is served first
+# (key, seq, call): smallest is served first; (key, seq) is unique, so the call is never compared
+QueueEntry = tuple[float, int, "CallRecord"]
 
 # State sets and per-queue state counts use the states' string values: Enum.__hash__ is Python
 # code, and these are looked up several times per transition.
@@ -187,7 +188,9 @@ class AcdEngine:
         # a free agent reads the level, the other requirements and the head without touching the
         # group objects, most of which it cannot take (one cache miss each, on a big system).
         self._shelves: dict[tuple[str, str], list[Any]] = {}
-        self._members: dict[str, dict[AgentId, int]] = {q: {} for q in config.queues}  # value: round-robin order
+        # Members per queue in the order they joined (round robin), with their round-robin number
+        self._members: dict[str, dict[AgentId, AgentRecord]] = {q: {} for q in config.queues}
+        self._member_order: dict[str, dict[AgentId, int]] = {q: {} for q in config.queues}
         self._member_seq = 0
         self._rr_last: dict[str, int] = {}
         # state value -> agents; every state has a key, so a transition is two in-place updates
@@ -450,6 +453,7 @@ class AcdEngine:
             logger.debug("agent %s: WrapUpEnded in state %s ignored (wrap-up already over)", agent.id, agent.state)
             return []
         out: list[object] = []
+        self._cancel_timer(out, f"wrap:{agent.id}")  # the other ways into _end_wrap_up have no timer left
         self._end_wrap_up(agent, now, "WrapUpEnded", out)
         return out
 
@@ -492,7 +496,6 @@ class AcdEngine:
             pause = "max-calls"
         trigger = Trigger.WRAP_UP_DONE if pause is None else Trigger.PAUSE_AFTER_CALL
         new = transition(agent.id, agent.state, trigger, event_name)
-        self._cancel_timer(out, f"wrap:{agent.id}")
         agent.pending_pause = None
         agent.reason = pause or ""
         self._set_state(agent, new, now, out, reason=pause or "")
@@ -640,8 +643,7 @@ class AcdEngine:
             compared.sort()  # heap entries: (key, seq, ...)
             if compared[0][0] == compared[1][0]:
                 tie = "equal call scores: the call queued first"
-        calls = self.calls
-        shown = [calls[e[2]] for e in compared[: self.config.explain_limit]]
+        shown = [e[2] for e in compared[: self.config.explain_limit]]
         candidates = tuple(
             [DecisionCandidate(id=c.id, score=(round(c.key - now, 3),), note=f"{c.queue} {c.priority_class}") for c in shown]
         )
@@ -676,7 +678,8 @@ class AcdEngine:
         queues; the smallest is the call that deserves the agent most (Rule 1)."""
         compared: list[QueueEntry] = []
         skills = agent.skills
-        for level, shelf in agent.shelves:
+        pairs = iter(agent.shelves)
+        for level, shelf in zip(pairs, pairs, strict=True):
             for i in range(0, len(shelf), 4):
                 if shelf[i] <= level:
                     for skill, need in shelf[i + 1]:  # inline: a call to `meets` costs more than this loop
@@ -692,13 +695,13 @@ class AcdEngine:
         queue = self.config.queues[call.queue]
         strategy = queue.strategy
         score = STRATEGY_KEYS[strategy]
-        members = self._members[call.queue]
+        order = self._member_order[call.queue]
         reqs = call.reqs
         # Only round robin needs each member's distance and only random a draw (in agent-id
         # order, so a seed gives the same decisions every run).
         if strategy is Strategy.ROUND_ROBIN:
             last, modulus = self._rr_last.get(call.queue, -1), self._member_seq + 1
-            keyed = [(score(a, reqs, now, (members.get(a.id, 0) - last - 1) % modulus, 0.0), a.id, a) for a in candidates]
+            keyed = [(score(a, reqs, now, (order.get(a.id, 0) - last - 1) % modulus, 0.0), a.id, a) for a in candidates]
         elif strategy is Strategy.RANDOM:
             candidates.sort(key=lambda a: a.id)
             draw = self.rng.random
@@ -719,7 +722,7 @@ class AcdEngine:
         elif strategy is Strategy.RANDOM:
             tie = "random draw"
         if strategy is Strategy.ROUND_ROBIN:
-            self._rr_last[call.queue] = members.get(agent.id, 0)
+            self._rr_last[call.queue] = order.get(agent.id, 0)
         shown = tuple([DecisionCandidate(id=a.id, score=tuple([round(x, 3) for x in k])) for k, _, a in ranked[:limit]])
         excluded, counts = self._exclusions(call, len(candidates))
         self._offer(call, agent, now, trigger, out, shown, len(candidates), excluded, counts, tie)
@@ -733,9 +736,9 @@ class AcdEngine:
         whose first members are all eligible lists fewer)."""
         limit = self.config.explain_limit
         listed: list[DecisionExclusion] = []
-        agents, reqs = self.agents, call.reqs
-        for agent_id in islice(self._members[call.queue], EXCLUSION_SCAN * limit):
-            reason = agents[agent_id].exclusion(reqs)
+        reqs = call.reqs
+        for agent_id, agent in islice(self._members[call.queue].items(), EXCLUSION_SCAN * limit):
+            reason = agent.exclusion(reqs)
             if reason is not None:
                 listed.append(DecisionExclusion(agent_id=agent_id, reason=reason))
                 if len(listed) >= limit:
@@ -811,7 +814,7 @@ class AcdEngine:
         reqs = call.reqs
         pairs = tuple([(r.skill, r.min_level) for r in reqs])
         gkey = (call.queue, pairs)
-        entry = (call.key, call.seq, call.id)
+        entry = (call.key, call.seq, call)
         group = self._groups.get(gkey)
         if group is None:
             level, rest = (reqs[0].min_level, pairs[1:]) if reqs else (0, ())
@@ -873,7 +876,7 @@ class AcdEngine:
         agent.index_keys = tuple(keys)
         agent.pools = tuple(self._ready.setdefault(key, set()) for key in self._pool_keys(agent))
         shelves = self._shelves
-        agent.shelves = tuple((level, shelves.setdefault((q, skill), [])) for q, skill, level in keys)
+        agent.shelves = tuple(x for q, skill, level in keys for x in (level, shelves.setdefault((q, skill), [])))
         agent.state_counts = tuple(self._queue_states[q] for q in agent.queues)
 
     def _index_ready(self, agent: AgentRecord) -> None:
@@ -917,6 +920,7 @@ class AcdEngine:
             for q in agent.queues:
                 if q not in known_queues:
                     del self._members[q][agent.id]
+                    del self._member_order[q][agent.id]
                     self._queue_states[q][agent.state._value_] -= 1
             for q in known_queues:
                 if q not in agent.queues:
@@ -932,7 +936,8 @@ class AcdEngine:
 
     def _join(self, agent: AgentRecord, queue: QueueName) -> None:
         self._member_seq += 1
-        self._members[queue][agent.id] = self._member_seq
+        self._members[queue][agent.id] = agent
+        self._member_order[queue][agent.id] = self._member_seq
         counts = self._queue_states[queue]
         state = agent.state._value_
         counts[state] = counts.get(state, 0) + 1
@@ -1004,8 +1009,7 @@ class AcdEngine:
 
     def queue_stats(self, queue: QueueName, now: float) -> LiveStats:
         """A queue's live snapshot (wallboards, the rules' `queue.*` names)."""
-        members = [self.agents[a] for a in self._members[queue]]
-        logged = [a for a in members if a.state is not AgentState.LOGGED_OUT]
+        logged = [a for a in self._members[queue].values() if a.state is not AgentState.LOGGED_OUT]
         return self._stats(
             queue,
             self._waiting_in[queue].values(),

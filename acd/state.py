@@ -123,7 +123,7 @@ class AgentRecord:
     # containers directly instead of looking them up by key:
     index_keys: tuple[tuple[str, str, int], ...] = ()  # (queue, skill, level) and (queue, "", 0)
     pools: tuple[set[AgentId], ...] = ()  # the ready pools the agent joins when READY
-    shelves: tuple[tuple[int, list[Any]], ...] = ()  # (own level, the engine's shelf of groups for (queue, skill))
+    shelves: tuple[Any, ...] = ()  # own level, the engine's shelf for (queue, skill); flat: one tuple less to read
     state_counts: tuple[dict[str, int], ...] = ()  # per queue: agents by state value
     indexed: bool = False  # in the engine's ready pools
 

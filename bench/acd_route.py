@@ -52,7 +52,7 @@ class NaiveEngine(AcdEngine):
         best: QueueEntry | None = None
         for c in self.calls.values():
             if c.state == WAITING and c.queue in agent.queues and agent.meets(c.reqs):
-                entry = (c.key, c.seq, c.id)
+                entry = (c.key, c.seq, c)
                 if best is None or entry < best:
                     best = entry
         return [best] if best else []

@@ -408,3 +408,51 @@ def test_eligible_agents_count_levels_at_or_above_and_only_staffed_agents() -> N
     two = (ev.SkillRequirement(skill="billing", min_level=2), ev.SkillRequirement(skill="tech", min_level=1))
     assert d.engine.eligible_agents(billing, two) == 1
     assert d.engine.eligible_agents(billing, ()) == 2
+
+
+def test_the_exclusion_sample_is_bounded_but_the_counts_cover_the_whole_queue() -> None:
+    # explain_limit 1: the record names at most one excluded agent, found among the first
+    # EXCLUSION_SCAN × 1 = 8 members (in the order they joined); the counts cover every member.
+    ready = [f"a{i}" for i in range(9)]
+    d = Driver(engine(*(agent(a) for a in ready), agent("z-off"), cfg=config(explain_limit=1)))
+    d.login_ready(0, *ready)
+    (record,) = decisions(d.queue(1, "c0"))
+    assert (record.agent_id, record.candidate_count) == ("a0", 9)
+    assert record.excluded == ()  # the first 8 members are all ready: z-off is not in the sample
+    assert dict(record.excluded_counts) == {"state:logged-out": 1}
+    d.at(1, ev.CallAnswered(call_id=C("c0"), agent_id=A("a0"), at=1))
+    (record,) = decisions(d.queue(2, "c1"))
+    assert [(x.agent_id, x.reason) for x in record.excluded] == [("a0", "state:on-call")]
+    assert dict(record.excluded_counts) == {"state:logged-out": 1, "state:on-call": 1}
+
+
+def test_position_counts_only_the_calls_ahead_by_score_and_follows_leaves_and_reranks() -> None:
+    d = Driver(engine())  # nobody logged in: every call waits
+    d.queue(0, "s1")
+    d.queue(10, "s2")
+    out = d.queue(20, "v1", request(priority_class="vip"))  # key -40: ahead of both standards
+    (announce,) = [m for m in out if isinstance(m, ev.Announce)]
+    assert announce.position == 0
+    pos = {c: d.engine.estimate_wait(C(c)).position for c in ("s1", "s2", "v1")}
+    assert pos == {"v1": 0, "s1": 1, "s2": 2}
+    d.at(30, ev.CallAbandoned(call_id=C("s1"), at=30))
+    assert d.engine.estimate_wait(C("s2")).position == 1
+    d.at(31, ev.CallPriorityChanged(call_id=C("s2"), priority_class="vip", priority=0, at=31))  # key 10-60 = -50
+    assert [d.engine.estimate_wait(C(c)).position for c in ("s2", "v1")] == [0, 1]
+
+
+def test_a_free_agent_sees_the_new_head_of_a_group_after_the_head_left() -> None:
+    d = Driver(engine(agent("a"), agent("b", {"billing": 1}), cfg=config(wrap_up_s=0)))
+    d.login_ready(0, "a")
+    d.queue(1, "c0")
+    d.at(1, ev.CallAnswered(call_id=C("c0"), agent_id=A("a"), at=1))
+    d.queue(2, "first", request(skills={"billing": 2}))
+    d.queue(3, "second", request(skills={"billing": 2}))
+    d.queue(4, "easy", request(skills={"billing": 1}))
+    d.at(5, ev.CallAbandoned(call_id=C("first"), at=5))
+    d.login_ready(6, "b")  # level 1: only "easy" is for b
+    assert offers([m for _, m in d.log])[-1] == ("easy", "b")
+    out = d.at(7, ev.CallEnded(call_id=C("c0"), at=7))
+    assert offers(out) == [("second", "a")]
+    (record,) = decisions(out)
+    assert [c.id for c in record.candidates] == ["second"]
