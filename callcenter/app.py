@@ -22,7 +22,8 @@ The parts and how they are joined (one `EventBus` carries every fact):
   call for the ACD when the dialplan reports the caller waiting in `[acd-wait]` (`AcdWaiting`).
 * Recorder (`recorder.adapter`): its PBX commands (MixMonitor...) come back through the bus and
   are executed here.
-* CTI (`cti.app.create_app`) under uvicorn on `http.host:http.port`, with `/status`.
+* CTI (`cti.app.create_app`) under uvicorn on `http.host:http.port`, with `/status`, and the
+  recordings API (`cti.recordings`: play, download, search, audit, recording buttons).
 """
 
 from __future__ import annotations
@@ -49,34 +50,6 @@ SECRET_FILE = "session.key"  # noqa: S105 (a file name, not a secret)
 WAITING_EVENT = "AcdWaiting"  # the dialplan's UserEvent in [acd-wait] (asterisk_conf/extensions.conf)
 TRACKED_VARIABLES = ("CC_IVR_RESULT", "CC_IVR_LANGUAGE", "DIALSTATUS")
 RECORDER_COMMANDS = (ev.SetVariable, ev.StartRecording, ev.StopRecording, ev.MuteRecording)
-
-# NOTE(integration): the rooms grew their own words for the same things; this is the one place
-# that maps them. CRM tiers (crm/tiers.yaml) -> the routing rules' tiers (routing_rules/rules):
-RULES_TIER = {"vip": "diamond", "star5": "platinum", "star4": "gold", "star3": "silver", "star2": "silver",
-              "star1": "silver"}
-# The IVR's route inputs (flows/hotline.yaml: service, language) -> the rules' `ivr.menu`, `ivr.lang`:
-RULES_MENU = {"billing": "1", "data": "2", "technical": "3", "complaints": "4", "general": "0"}
-# CRM skills -> the rules' skills: the VIP desk is `vip-care`; generalists also take data-plan and
-# complaint calls (the CRM has no separate skills for them).
-RULES_SKILLS = {"vip": ("vip-care",), "general": ("general", "data", "complaints")}
-
-
-def rules_ivr_inputs(inputs: dict[str, str]) -> dict[str, str]:
-    out = dict(inputs)
-    if "service" in inputs:
-        out["menu"] = RULES_MENU.get(inputs["service"], "")
-    if "language" in inputs:
-        out["lang"] = inputs["language"]
-    return out
-
-
-def rules_skills(skills: tuple[tuple[str, int], ...]) -> tuple[ev.AgentSkill, ...]:
-    mapped: dict[str, int] = {}
-    for name, level in skills:
-        for skill in RULES_SKILLS.get(name, (name,)):
-            mapped[skill] = max(level, mapped.get(skill, 0))
-    return tuple(ev.AgentSkill(skill=k, level=v) for k, v in sorted(mapped.items()))
-
 
 def resolve(path: str) -> Path:
     """A configured path: as given when it exists, else relative to the checkout (the defaults
@@ -159,8 +132,8 @@ class IvrHandOff:
 
         async with self._crm.sessions() as session:
             card = await lookup_by_ani(session, r.ani, tiers=self._crm.tiers)
-        customer = (Customer(tier=RULES_TIER.get(card.tier, card.tier), language=card.language, segment=card.segment)
-                    if card else None)
+        customer = (Customer(tier=card.tier, language=card.language, segment=card.segment,
+                             priority_class=card.priority_class, priority=card.priority) if card else None)
         now = time.time()
 
         def load(queue: str) -> QueueLoad:
@@ -168,7 +141,7 @@ class IvrHandOff:
             return QueueLoad(waiting=stats.waiting, longest_wait_s=stats.longest_wait_s,
                              ready_agents=stats.ready_agents, staffed_agents=stats.staffed_agents)
 
-        request = self._rules.route(CallContext(dnis=r.dnis, ani=r.ani, ivr=rules_ivr_inputs(dict(r.inputs)), at=now,
+        request = self._rules.route(CallContext(dnis=r.dnis, ani=r.ani, ivr=dict(r.inputs), at=now,
                                                 customer=customer, load=load))
         self._pending[r.call_id] = ev.CallQueued(
             call_id=r.call_id, channel_id=r.channel_id, request=request, ani=r.ani, dnis=r.dnis,
@@ -332,7 +305,8 @@ class ControlPlane:
         # 3. the ACD, fed from the bus
         queues = tuple(rules.queues)
         profiles = [
-            AgentProfile(agent_id=a.id, skills=rules_skills(a.skills), queues=queues, interface=a.interface)
+            AgentProfile(agent_id=a.id, skills=tuple(ev.AgentSkill(skill=k, level=v) for k, v in a.skills),
+                         queues=queues, interface=a.interface)
             for a in accounts if a.role == "agent"
         ]
         self.engine = AcdEngine(rules.acd_config(), agents=profiles)
@@ -418,8 +392,10 @@ class ControlPlane:
 
         from cti.app import create_app
         from cti.auth import Authenticator, CrmAccounts, LoginLimiter, TokenSigner
+        from cti.recordings import build_recordings_router
         from cti.screenpop import CrmCards
         from cti.service import CtiConfig, CtiService
+        from recorder.index import INDEX_FILE_NAME, RecordingIndex
 
         s = self.settings
         assert self.router is not None  # Precondition: _start built it
@@ -434,7 +410,11 @@ class ControlPlane:
         )
         auth = Authenticator(CrmAccounts(self.crm.sessions), TokenSigner(session_secret(s)),
                              LoginLimiter(s.http.login_attempts_per_minute))
-        self.app = create_app(self.cti, auth, health=self.status)
+        # The CTI reads the recorder's catalog and writes its access log on its own connection.
+        index = RecordingIndex(s.data_dir / INDEX_FILE_NAME)
+        self._stack.callback(index.close)
+        recordings = build_recordings_router(self.cti, auth, index=index, recordings_dir=s.recordings_dir)
+        self.app = create_app(self.cti, auth, health=self.status, routers=[recordings])
         config = uvicorn.Config(self.app, host=s.http.host, port=self._http_port, log_level="warning",
                                 access_log=False, lifespan="on", ws_max_size=1 << 20)
         server = _quiet_server_class()(config)

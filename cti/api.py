@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,6 +43,8 @@ STATUS_OF = {
     "unknown-action": 404,
     "no-such-call": 404,
     "no-such-customer": 404,
+    "no-such-recording": 404,
+    "recording-missing": 410,
     "illegal-state": 409,
     "call-in-progress": 409,
     "call-ended": 409,
@@ -62,14 +65,21 @@ def error_response(exc: DomainError) -> JSONResponse:
     return JSONResponse(exc.to_json(), status_code=STATUS_OF.get(exc.error_id, 400), headers=headers)
 
 
-def build_router(service: CtiService, auth: Authenticator) -> APIRouter:
-    router = APIRouter()
+def claims_dependency(auth: Authenticator) -> Callable[..., Claims]:
+    """The FastAPI dependency that verifies the request's bearer token (every router uses it)."""
 
     def claims_of(authorization: Annotated[str | None, Header()] = None) -> Claims:
         token = None
         if authorization and authorization.lower().startswith("bearer "):
             token = authorization[7:].strip()
         return auth.verify(token)
+
+    return claims_of
+
+
+def build_router(service: CtiService, auth: Authenticator) -> APIRouter:
+    router = APIRouter()
+    claims_of = claims_dependency(auth)
 
     def supervisor(claims: Annotated[Claims, Depends(claims_of)]) -> Claims:
         if not claims.is_supervisor:

@@ -2,7 +2,7 @@
 
     service = CtiService(bus=bus, commands=port, calls=tracker, cards=CrmCards(crm))
     auth = Authenticator(CrmAccounts(crm.sessions), TokenSigner(secret), LoginLimiter(5))
-    app = create_app(service, auth, health=control_plane.status)
+    app = create_app(service, auth, health=control_plane.status, routers=[recordings_router])
     # serve `app` with uvicorn; its lifespan starts and stops the service.
 
 `health()` returns `{"ok": bool, part: {...}}`; `GET /status` answers it with 200 when ok, else
@@ -12,10 +12,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -32,6 +32,7 @@ def create_app(
     auth: Authenticator,
     *,
     health: Callable[[], dict[str, Any]] | None = None,
+    routers: Iterable[APIRouter] = (),  # more API, e.g. cti.recordings.build_recordings_router(...)
 ) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,6 +67,8 @@ def create_app(
         data = health() if health is not None else {"ok": True, "cti": service.status()}
         return JSONResponse(data, status_code=200 if data.get("ok") else 503)
 
+    for router in routers:
+        app.include_router(router)
     app.include_router(build_router(service, auth))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -7,7 +7,8 @@ recording), feeds every message to the pure ``RecordingController`` with the mes
 * ``ProcessRecording`` is written to the spool first, then queued for the pipeline (recorder/jobs.py
   and recorder/pipeline.py); at start, jobs left in the spool by a previous run are queued again;
 * everything else (``SetVariable``, ``StartRecording``, ``MuteRecording``, ``StopRecording`` for the
-  PBX command port; ``RecordingPaused``/``RecordingResumed`` for the audit trail) is published;
+  PBX command port; ``RecordingPaused``/``RecordingResumed`` for the audit trail, with who asked;
+  the tracker's ``RecordingMuteChanged`` is Asterisk's confirmation of the mute) is published;
 * a finished job publishes ``RecordingProcessed`` and, when keywords matched, ``RecordingFlagged``,
   and journals the CRM's metadata row (``crm_recording_payload``) in the CRM outbox when one is
   given, so a database outage delays the row and loses nothing (crm/outbox.py, kind "recording").
@@ -47,7 +48,11 @@ class Journal(Protocol):
 
 
 def crm_recording_payload(processed: RecordingProcessed, *, retention_days: int, transcript: str) -> dict[str, Any]:
-    """The CRM outbox's "recording" entry (crm.repositories.write_recordings)."""
+    """The CRM outbox's "recording" entry (crm.repositories.write_recordings).
+
+    NOTE(recorder): `sha256` and `paused_spans` travel in the entry although the CRM's
+    `recordings` table has no column for them yet (write_recordings ignores keys it does not
+    know); until it does, the recorder index and the sidecar `<id>.json` hold them."""
     return {
         "id": processed.recording_id,
         "call_id": processed.call_id,
@@ -59,6 +64,8 @@ def crm_recording_payload(processed: RecordingProcessed, *, retention_days: int,
         "size_bytes": processed.size_bytes,
         "transcript": transcript or None,
         "delete_after": processed.started_at + retention_days * DAY_S,
+        "sha256": processed.sha256,
+        "paused_spans": [[span.start_s, span.end_s] for span in processed.paused_spans],
     }
 
 
