@@ -12,6 +12,7 @@ event, `step()`. The adapter decides nothing about the flow; it only translates.
 | Lookup | CustomerDirectory.lookup (no AGI) |
 | SetVariable / Exec / Hangup | SET VARIABLE / EXEC / HANGUP |
 | IvrEntered / IvrInput / IvrExited | published (`publish`) |
+| GetDigits / Listen of a `mask: true` node | also RecordingPauseRequested before, RecordingResumeRequested after (`by="ivr:<node>"`) |
 | Exit | the route handler for outcome "route", then the AGI session ends |
 
 NOTE(ivr): RECORD FILE is written by Asterisk and read here, so `utterance_dir` must be the same
@@ -30,7 +31,17 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from callcenter.events import CallId, ChannelId, Hangup, IvrEntered, IvrExited, IvrInput, SetVariable
+from callcenter.events import (
+    CallId,
+    ChannelId,
+    Hangup,
+    IvrEntered,
+    IvrExited,
+    IvrInput,
+    RecordingPauseRequested,
+    RecordingResumeRequested,
+    SetVariable,
+)
 from ivr.directory import CustomerDirectory
 from ivr.interpreter import (
     CallerHungUp,
@@ -81,7 +92,9 @@ class IvrRoute:
 # Turns the IVR's routing inputs into channel variables to set before the call leaves the IVR
 # (the composition root plugs routing_rules/ in here).
 RouteHandler = Callable[[IvrRoute], Awaitable[Mapping[str, str]]]
-Publish = Callable[[IvrEntered | IvrInput | IvrExited], Awaitable[None]]
+Publish = Callable[
+    [IvrEntered | IvrInput | IvrExited | RecordingPauseRequested | RecordingResumeRequested], Awaitable[None]
+]
 
 
 class IvrAgiHandler:
@@ -176,10 +189,8 @@ class IvrAgiHandler:
                 if command.say:
                     await self._say(agi, command.say, "")
                 return PromptPlayed(at=self._clock())
-            elif isinstance(command, GetDigits):
-                return await self._get_digits(agi, command)
-            elif isinstance(command, Listen):
-                return await self._listen(agi, session, command, turn)
+            elif isinstance(command, GetDigits | Listen):
+                return await self._input(agi, session, command, turn)
             elif isinstance(command, Lookup):
                 return await self._lookup(session, command)
         # Precondition (interpreter Rule 1): every batch ends with a waiting command or Exit.
@@ -243,6 +254,24 @@ class IvrAgiHandler:
                 break
             digits += digit
         return digits
+
+    async def _input(self, agi: AgiSession, session: Session, command: GetDigits | Listen, turn: int) -> Event:
+        async def read() -> Event:
+            if isinstance(command, GetDigits):
+                return await self._get_digits(agi, command)
+            return await self._listen(agi, session, command, turn)
+
+        if not command.masked:
+            return await read()
+        # PCI: what the caller keys or says at a masked node (card number, PIN) must not reach the
+        # call's recording. The recorder's controller decides: it mutes an active recording, and
+        # remembers the pause for a recording that starts during it.
+        by = f"ivr:{session.node}"
+        await self._publish(RecordingPauseRequested(call_id=session.call_id, by=by, reason="pci", at=self._clock()))
+        try:
+            return await read()
+        finally:
+            await self._publish(RecordingResumeRequested(call_id=session.call_id, by=by, at=self._clock()))
 
     async def _get_digits(self, agi: AgiSession, command: GetDigits) -> Event:
         # NOTE(ivr): STREAM FILE + WAIT FOR DIGIT rather than GET DATA: GET DATA's reply to a
