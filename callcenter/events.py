@@ -944,6 +944,22 @@ class DialDecided:
     at: float
 
 
+@message("campaign.call-queued")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CampaignCallQueued:
+    """A campaign's live answer waits in the ACD for an agent: the contact for the screen pop."""
+
+    campaign_id: CampaignId
+    contact_id: ContactId
+    call_id: CallId
+    number: str
+    name: str = ""
+    customer_id: CustomerId | None = None
+    script: str = ""
+    fields: tuple[tuple[str, str], ...] = ()  # the contact list's other columns
+    at: float
+
+
 # --------------------------------------------------------------------------------------------
 # Commands (imperative). The PBX command port turns these into AMI actions.
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,620 @@
+"""The campaign runner: the dialer's cores driven against the PBX, the ACD and the CRM.
+
+Theory of operation
+-------------------
+One `CampaignRunner` per running campaign; one `asyncio.Queue` and one consumer task, so the
+cores see events in arrival order (docs/dialer.md, "Adapter contract"). Producers call `submit`:
+the bus's facts (`is_runner_input`), the runner's own ticks and timers. What it says goes out
+through `publish` (the bus): decisions, attempts, and the ACD's inputs for live answers.
+
+* **Tick** (every `tick_s`, while running): `pacing.tick(state, now)`; for each `Dial` the
+  `ContactQueue` asks compliance before taking a contact. Every decision, dial or no-dial, is a
+  `DialDecided` that is published, logged and stored. An allowed contact is dialed: the attempt
+  is stored first (so the CRM holds it even if we die mid-call), then `Originate` into
+  `[outbound]` with `request_id` = the line id, which becomes the call's `call_id`.
+* **Line outcome**: `OriginateFailed` gives busy / no-answer / failed. `[outbound]` runs AMD and
+  says `UserEvent(AmdResult)`: MACHINE gets the dialplan's message (or a hang-up, per campaign)
+  and ends the attempt; HUMAN (or NOTSURE) is a live answer: the 2-second timer starts, and when
+  the call reaches `[acd-wait]` (`AcdWaiting`) it is queued to the campaign's queue through the
+  ACD at the highest priority (`CallQueued` on the bus, as the IVR's hand-off does), with the
+  contact published for the screen pop (`CampaignCallQueued`, just before).
+* **Connect or abandon**: the ACD reports the agent ON_CALL for the call (`AgentStateChanged`):
+  connected, the attempt's outcome is `human`. If the timer fires first, the ACD is told the
+  caller is gone (`CallAbandoned`, which frees a ringing agent) and the call is redirected to
+  `[outbound-abandon]`, which plays the identification message: an abandon, in every window. A
+  callee who hangs up while waiting is counted as an abandon too (the conservative reading).
+* **Retry**: each attempt's end is appended to the number's history and the contact goes back to
+  the queue at `check(...).next_allowed_at` (retry delay, window, lock-out), or leaves it.
+* **Agents**: the ACD's agent states become the pacer's (READY free, offered / on a call /
+  outbound talking, wrap-up, anything else away), so inbound calls on blended agents take them
+  from the pacer. An agent the pacer reserved for a line stays reserved until that line ends.
+* Rule: the CRM is written through an `AttemptStore` whose failures are logged, never raised:
+  a database error never drops a call. `CrmStore` journals attempts in the CRM outbox (local and
+  durable, drained into `campaign_attempts` when the database is up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.events import (
+    AgentId,
+    AgentState,
+    AgentStateChanged,
+    AttemptEnded,
+    CallAbandoned,
+    CallEnded,
+    CallId,
+    CallQueued,
+    CampaignCallQueued,
+    CampaignId,
+    ChannelId,
+    ContactId,
+    DialAttempted,
+    DialDecided,
+    Hangup,
+    Originate,
+    OriginateFailed,
+    QueueName,
+    Redirect,
+    RoutingRequest,
+    UserEventReceived,
+)
+from crm import models as m
+from crm.outbox import Outbox
+from crm.phones import InvalidNumber as CrmInvalidNumber
+from dialer import campaigns
+from dialer.compliance import Attempt, CampaignRules, History, Outcome, check
+from dialer.contact_queue import Checked, ContactQueue
+from dialer.contacts import Contact, InvalidNumber, normalise
+from dialer.pacing import AgentStatus, Dial, Mode, PacerConfig, PacerState, tick
+
+logger = logging.getLogger(__name__)
+
+Publish = Callable[[object], Awaitable[None]]
+CAMPAIGN_PRIORITY = 1000  # seconds of head start: a live answer goes before any waiting call
+HISTORY_DAYS = 31  # the 30-day abandon window and the lock-out fit in it
+SETTLE_S = 1.0  # a call that ended while ringing waits this long for its OriginateResponse
+_AGENT_STATUS = {
+    AgentState.READY: AgentStatus.FREE,
+    AgentState.RESERVED: AgentStatus.TALKING,
+    AgentState.ON_CALL: AgentStatus.TALKING,
+    AgentState.OUTBOUND: AgentStatus.TALKING,
+    AgentState.WRAP_UP: AgentStatus.WRAP_UP,
+}
+_FAILED_REASONS = {"busy": Outcome.BUSY, "no-answer": Outcome.NO_ANSWER}
+
+
+class CommandExecutor(Protocol):
+    """What the runner needs of `pbx.commands.PbxCommandPort`."""
+
+    async def execute(self, command: Any) -> Any: ...
+
+
+class AttemptStore(Protocol):
+    """Where attempts and decisions go. Implementations log their failures; they never raise."""
+
+    async def attempt(self, payload: dict[str, Any]) -> None: ...
+
+    async def decided(self, decision: DialDecided, *, status: str | None) -> None: ...
+
+    async def contact_done(self, contact_id: str, *, status: str, attempts: int, next_at: float | None) -> None: ...
+
+
+def is_runner_input(msg: object) -> bool:
+    return isinstance(msg, AgentStateChanged | UserEventReceived | OriginateFailed | CallEnded | CallQueued)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _GraceExpired:
+    line_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Settle:
+    line_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Control:
+    action: str  # pause | resume | stop | preview
+
+
+@dataclass(slots=True)
+class _Line:
+    line_id: str
+    contact: Contact
+    dial: Dial
+    started_at: float
+    state: str = "ringing"  # ringing | waiting | connected | over
+    answered_at: float = 0.0
+    queued: bool = False
+    grace: asyncio.TimerHandle | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything a runner starts from, read from the CRM by `load_plan`."""
+
+    campaign_id: CampaignId
+    mode: Mode
+    queue: QueueName
+    caller_id: str
+    settings: campaigns.CampaignSettings
+    rules: CampaignRules
+    contacts: tuple[tuple[Contact, float | None], ...]  # pending contacts and when each is due
+    history: Mapping[str, list[Attempt]] = field(default_factory=dict)  # number -> attempts (every campaign)
+    live_answers: tuple[tuple[float, bool], ...] = ()  # the ledger's input: (at, abandoned)
+    attempts: Mapping[str, int] = field(default_factory=dict)  # contact id -> attempts so far
+
+
+class CampaignRunner:
+    """Runs until cancelled: `task = asyncio.create_task(runner.run())`."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        port: CommandExecutor,
+        store: AttemptStore,
+        publish: Publish,
+        *,
+        agents: Mapping[AgentId, AgentState] | None = None,
+        pacer: PacerConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not plan.settings.agents:
+            raise campaigns.CampaignError("invalid-campaign", f"campaign {plan.campaign_id}: settings.agents is empty; the pacer needs the campaign's agents")
+        self.plan = plan
+        self._port = port
+        self._store = store
+        self._publish = publish
+        self._clock = clock
+        self._agents = frozenset(AgentId(a) for a in plan.settings.agents)
+        self.state = PacerState.create(pacer or PacerConfig(mode=plan.mode, abandon_limit=plan.settings.abandon_limit,
+                                                            grace_s=plan.settings.grace_s))
+        for at, abandoned in plan.live_answers:
+            self.state.ledger.record(at, abandoned=abandoned)
+        fresh = [c for c, due in plan.contacts if due is None]
+        self.queue = ContactQueue(iter(fresh), plan.rules)
+        for contact, due in plan.contacts:
+            if due is not None:
+                self.queue.push(contact, due)
+        self._contacts = {c.contact_id: c for c, _ in plan.contacts}
+        self._history: dict[str, list[Attempt]] = {k: list(v) for k, v in plan.history.items()}
+        self._attempts: Counter[str] = Counter(plan.attempts)
+        self._acd_state: dict[AgentId, AgentState] = {}
+        self.lines: dict[str, _Line] = {}
+        now = clock()
+        for agent_id, acd_state in (agents or {}).items():
+            if agent_id in self._agents:
+                self._agent_state(agent_id, acd_state, now)
+        self.running = True
+        self.stopped = False
+        self.counts: Counter[str] = Counter()  # dials, answers, abandons, no-dials, outcomes
+        self._inbox: asyncio.Queue[object] = asyncio.Queue()
+        self._timers: set[asyncio.TimerHandle] = set()
+
+    # ---- producers --------------------------------------------------------------------------
+
+    def submit(self, msg: object) -> None:
+        self._inbox.put_nowait(msg)
+
+    async def publish_sink(self, msg: object) -> None:
+        """A `publish` callable for the bus pump: the facts the runner wants, queued."""
+        if is_runner_input(msg):
+            self.submit(msg)
+
+    def pause(self) -> None:
+        self.submit(_Control("pause"))
+
+    def resume(self) -> None:
+        self.submit(_Control("resume"))
+
+    def stop(self) -> None:
+        """No new dials; calls in progress finish."""
+        self.submit(_Control("stop"))
+
+    def preview_accepted(self, agent_id: AgentId, contact_id: str) -> None:
+        """Preview mode: the agent read the contact and asked for the call."""
+        self.state.agent_status(agent_id, AgentStatus.PREVIEWING, self._clock())
+        self.state.preview_accepted(agent_id, ContactId(contact_id))
+
+    async def run(self) -> None:
+        ticker = asyncio.create_task(self._ticks(), name=f"dialer.{self.plan.campaign_id}.tick")
+        try:
+            while True:
+                msg = await self._inbox.get()
+                try:
+                    await self._handle(msg, self._clock())
+                except Exception:  # one bad event must not stop the campaign's calls
+                    logger.exception("campaign %s: handling %s failed", self.plan.campaign_id, type(msg).__name__)
+        finally:
+            ticker.cancel()
+            for handle in self._timers:
+                handle.cancel()
+
+    async def _ticks(self) -> None:
+        while True:
+            self.submit(_Tick())
+            await asyncio.sleep(self.plan.settings.tick_s)
+
+    def _later(self, delay_s: float, msg: object) -> asyncio.TimerHandle:
+        handle: asyncio.TimerHandle
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            self.submit(msg)
+
+        handle = asyncio.get_running_loop().call_later(delay_s, fire)
+        self._timers.add(handle)
+        return handle
+
+    # ---- the consumer -----------------------------------------------------------------------
+
+    async def _handle(self, msg: object, now: float) -> None:
+        match msg:
+            case _Tick():
+                if self.running and not self.stopped:
+                    await self._tick(now)
+            case _Control(action="pause"):
+                self.running = False
+            case _Control(action="resume"):
+                self.running = True
+            case _Control(action="stop"):
+                self.stopped = True
+            case AgentStateChanged() if msg.agent_id in self._agents:
+                self._agent_state(msg.agent_id, msg.new, now)
+                line = self.lines.get(msg.call_id or "")
+                if line is not None and msg.new is AgentState.ON_CALL and line.state == "waiting":
+                    await self._connected(line, msg.agent_id, now)
+            case UserEventReceived(name="AmdResult") if msg.call_id in self.lines:
+                await self._amd(self.lines[msg.call_id], dict(msg.fields).get("Status", ""), now)
+            case UserEventReceived(name="AcdWaiting") if msg.call_id in self.lines:
+                await self._queue_live(self.lines[msg.call_id], now)
+            case OriginateFailed() if msg.request_id in self.lines:
+                line = self.lines[msg.request_id]
+                if line.state == "ringing":
+                    self.state.line_resolved(line.line_id, now, live=False)
+                    await self._ended(line, _FAILED_REASONS.get(msg.reason, Outcome.FAILED), now)
+            case CallEnded() if msg.call_id in self.lines:
+                await self._call_ended(self.lines[msg.call_id], now)
+            case CallQueued() if msg.call_id not in self.lines:
+                self.state.inbound_arrived(now)  # blended agents: inbound comes first
+            case _GraceExpired() if msg.line_id in self.lines:
+                line = self.lines[msg.line_id]
+                if line.state == "waiting":
+                    await self._abandon(line, now, redirect=True)
+            case _Settle() if msg.line_id in self.lines:
+                line = self.lines[msg.line_id]
+                if line.state == "ringing":  # ended without an OriginateResponse: unreachable
+                    self.state.line_resolved(line.line_id, now, live=False)
+                    await self._ended(line, Outcome.FAILED, now)
+
+    def _agent_state(self, agent_id: AgentId, acd_state: AgentState, now: float) -> None:
+        self._acd_state[agent_id] = acd_state
+        if self._reserved_line(agent_id) is not None:
+            return  # the pacer holds it for a line still ringing; released when the line ends
+        self.state.agent_status(agent_id, _AGENT_STATUS.get(acd_state, AgentStatus.AWAY), now)
+
+    def _reserved_line(self, agent_id: AgentId) -> _Line | None:
+        return next((ln for ln in self.lines.values() if ln.dial.agent_id == agent_id and ln.state in ("ringing", "waiting")), None)
+
+    def _release(self, line: _Line, now: float) -> None:
+        agent_id = line.dial.agent_id
+        if agent_id is not None and self._reserved_line(agent_id) is None:
+            acd_state = self._acd_state.get(agent_id, AgentState.NOT_READY)
+            self.state.agent_status(agent_id, _AGENT_STATUS.get(acd_state, AgentStatus.AWAY), now)
+
+    # ---- dialing ----------------------------------------------------------------------------
+
+    def _history_of(self, now: float) -> Callable[[Contact], History]:
+        rates = self.state.ledger.rates(now)
+        return lambda c: History(tuple(self._history.get(c.number, ())), rates)
+
+    async def _tick(self, now: float) -> None:
+        history_of = self._history_of(now)
+        for dial in tick(self.state, now):
+            if dial.contact_id is not None:  # preview: the contact the agent accepted
+                contact = self._contacts.get(dial.contact_id)
+                if contact is None:
+                    continue
+                decision = check(contact, self.plan.rules, history_of(contact), now, agent_reserved=True)
+                checked = [Checked(contact, decision, now, True)]
+                chosen = [contact] if decision.allowed else []
+            else:
+                chosen, checked = self.queue.take(1, now, history_of, agent_reserved=dial.agent_id is not None)
+            for c in checked:
+                await self._decided(c.to_event(self.plan.campaign_id))
+            for contact in chosen:
+                await self._dial(contact, dial, now)
+
+    async def _decided(self, decision: DialDecided) -> None:
+        if decision.allowed:
+            status = None
+        elif decision.next_allowed_at is not None:
+            status = "pending"
+        else:
+            status = "dnc" if any(r in DNC_REASONS for r in decision.reasons) else "failed"
+        if not decision.allowed:
+            self.counts["no-dials"] += 1
+            logger.info("campaign %s contact %s: no-dial (%s)", decision.campaign_id, decision.contact_id, ", ".join(decision.reasons))
+        else:
+            logger.debug("campaign %s contact %s: dial", decision.campaign_id, decision.contact_id)
+        await self._emit(decision)
+        await self._store.decided(decision, status=status)
+
+    async def _dial(self, contact: Contact, dial: Dial, now: float) -> None:
+        cid = self.plan.campaign_id
+        settings = self.plan.settings
+        line_id = f"{cid}-{uuid.uuid4().hex[:16]}"
+        digits = contact.number.lstrip("+")
+        line = _Line(line_id, contact, dial, now)
+        self.lines[line_id] = line
+        self.state.dial_placed(line_id, dial, now)
+        self._attempts[contact.contact_id] += 1
+        self.counts["dials"] += 1
+        await self._store.attempt(self._payload(line))
+        await self._emit(DialAttempted(campaign_id=cid, contact_id=contact.contact_id, number=contact.number,
+                                       call_id=CallId(line_id), at=now))
+        command = Originate(
+            destination=f"PJSIP/{digits}@{settings.trunk}", context="outbound", exten=digits,
+            caller_id=self.plan.caller_id, timeout_s=settings.ring_timeout_s,
+            variables=(("CAMPAIGN_ID", cid), ("CONTACT_ID", contact.contact_id), ("LINE_ID", line_id),
+                       ("RESERVED_AGENT", dial.agent_id or "")),
+            request_id=line_id,
+        )
+        logger.info("campaign %s line %s: dialing contact %s%s", cid, line_id, contact.contact_id,
+                    f" for agent {dial.agent_id}" if dial.agent_id else "")
+        try:
+            await self._port.execute(command)
+        except Exception as exc:  # the PBX refused or the link is down: the attempt failed
+            logger.warning("campaign %s line %s: originate failed: %s", cid, line_id, exc)
+            self.state.line_resolved(line_id, now, live=False)
+            await self._ended(line, Outcome.FAILED, now)
+
+    # ---- what happened on the line ----------------------------------------------------------
+
+    async def _amd(self, line: _Line, status: str, now: float) -> None:
+        if line.state != "ringing":
+            return
+        live = status in ("HUMAN", "NOTSURE")
+        self.state.line_resolved(line.line_id, now, live=live)
+        if live:
+            line.state, line.answered_at = "waiting", now
+            self.counts["answers"] += 1
+            line.grace = self._later(self.plan.settings.grace_s, _GraceExpired(line.line_id))
+            return
+        if status == "MACHINE" and self.plan.settings.machine == "hangup":
+            await self._command(Hangup(channel_id=ChannelId(line.line_id)), line)
+        # HANGUP: the callee put the phone down before anyone spoke; retried like no answer.
+        await self._ended(line, Outcome.MACHINE if status == "MACHINE" else Outcome.NO_ANSWER, now)
+
+    async def _queue_live(self, line: _Line, now: float) -> None:
+        if line.state != "waiting" or line.queued:
+            return
+        line.queued = True
+        c = line.contact
+        settings = self.plan.settings
+        request = RoutingRequest(queue=self.plan.queue, skills=settings.skills, priority=CAMPAIGN_PRIORITY,
+                                 rule=f"campaign:{self.plan.campaign_id}", max_wait_s=None)
+        await self._emit(CampaignCallQueued(
+            campaign_id=self.plan.campaign_id, contact_id=c.contact_id, call_id=CallId(line.line_id), number=c.number,
+            name=c.name, customer_id=c.customer_id, script=settings.script.format_map(_Fields(c)),
+            fields=tuple(sorted(c.fields.items())), at=now,
+        ))
+        await self._emit(CallQueued(call_id=CallId(line.line_id), channel_id=ChannelId(line.line_id), request=request,
+                             ani=c.number, dnis=self.plan.caller_id, customer_id=c.customer_id, at=now))
+
+    async def _connected(self, line: _Line, agent_id: AgentId, now: float) -> None:
+        if line.grace is not None:
+            line.grace.cancel()
+            self._timers.discard(line.grace)
+        line.state = "connected"
+        self.state.live_answer(line.answered_at, abandoned=False)
+        logger.info("campaign %s line %s: connected to agent %s after %.1f s", self.plan.campaign_id, line.line_id,
+                    agent_id, now - line.answered_at)
+        await self._ended(line, Outcome.HUMAN, now)
+
+    async def _abandon(self, line: _Line, now: float, *, redirect: bool) -> None:
+        self.counts["abandons"] += 1
+        self.state.live_answer(line.answered_at, abandoned=True)
+        logger.warning("campaign %s line %s: abandoned, no agent within %.1f s", self.plan.campaign_id, line.line_id,
+                       self.plan.settings.grace_s)
+        if line.queued:
+            await self._emit(CallAbandoned(call_id=CallId(line.line_id), queue=self.plan.queue, waited_s=now - line.answered_at, at=now))
+        if redirect:
+            await self._command(Redirect(channel_id=ChannelId(line.line_id), context="outbound-abandon", exten="s"), line)
+        await self._ended(line, Outcome.ABANDONED, now)
+
+    async def _call_ended(self, line: _Line, now: float) -> None:
+        if line.state == "ringing":
+            # OriginateResponse may still be on its way with the reason (busy, no answer).
+            self._later(SETTLE_S, _Settle(line.line_id))
+            return
+        if line.state == "waiting":
+            if line.grace is not None:
+                line.grace.cancel()
+                self._timers.discard(line.grace)
+            await self._abandon(line, now, redirect=False)
+        elif line.state == "connected":
+            await self._store.attempt(self._payload(line, outcome=Outcome.HUMAN, ended_at=now))
+        self.lines.pop(line.line_id, None)
+
+    async def _command(self, command: object, line: _Line) -> None:
+        try:
+            await self._port.execute(command)
+        except Exception as exc:  # the call may have ended meanwhile; the outcome stands
+            logger.warning("campaign %s line %s: %s failed: %s", self.plan.campaign_id, line.line_id, type(command).__name__, exc)
+
+    async def _ended(self, line: _Line, outcome: Outcome, now: float) -> None:
+        """The attempt's outcome is known: history, the contact's next try, the CRM. A connected
+        call stays in `lines` until it ends, to record when; any other line is done with."""
+        c = line.contact
+        keep = outcome is Outcome.HUMAN
+        if not keep:
+            line.state = "over"
+            self.lines.pop(line.line_id, None)
+        self._release(line, now)
+        self.counts[outcome.value] += 1
+        self._history.setdefault(c.number, []).append(Attempt(self.plan.campaign_id, now, outcome))
+        await self._store.attempt(self._payload(line, outcome=outcome, ended_at=None if keep else now))
+        await self._emit(AttemptEnded(campaign_id=self.plan.campaign_id, contact_id=c.contact_id, outcome=outcome.value,
+                                      call_id=CallId(line.line_id), at=now))
+        decision = check(c, self.plan.rules, History(tuple(self._history[c.number]), ()), now, agent_reserved=True)
+        if decision.next_allowed_at is not None:
+            self.queue.push(c, decision.next_allowed_at)
+            status = "pending"
+        else:
+            status = "done" if outcome is Outcome.HUMAN else "failed"
+        await self._store.contact_done(c.contact_id, status=status, attempts=self._attempts[c.contact_id],
+                                       next_at=decision.next_allowed_at)
+
+    def _payload(self, line: _Line, *, outcome: Outcome | None = None, ended_at: float | None = None) -> dict[str, Any]:
+        return {
+            "campaign_id": self.plan.campaign_id, "contact_id": line.contact.contact_id, "number": line.contact.number,
+            "call_id": line.line_id, "started_at": line.started_at, "ended_at": ended_at,
+            "outcome": outcome.value if outcome else "",
+        }
+
+    async def _emit(self, msg: object) -> None:
+        await self._publish(msg)
+
+    # ---- live progress ----------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Dials, answers, abandons per window, lines and the agents' occupancy, now."""
+        now = self._clock()
+        agents = Counter(a.status.value for a in self.state.agents.values())
+        present = sum(n for s, n in agents.items() if s != AgentStatus.AWAY.value)
+        busy = agents.get(AgentStatus.TALKING.value, 0) + agents.get(AgentStatus.WRAP_UP.value, 0)
+        return {
+            "campaign_id": self.plan.campaign_id,
+            "state": "stopped" if self.stopped else "running" if self.running else "paused",
+            "dials": self.counts["dials"], "answers": self.counts["answers"], "abandons": self.counts["abandons"],
+            "no_dials": self.counts["no-dials"],
+            "outcomes": {o.value: self.counts[o.value] for o in Outcome if self.counts[o.value]},
+            "lines": dict(Counter(ln.state for ln in self.lines.values())),
+            "abandon_windows": [
+                {"window": r.name, "answers": r.answers, "abandons": r.abandons, "rate": round(r.rate, 4)}
+                for r in self.state.ledger.rates(now)
+            ],
+            "agents": dict(sorted(agents.items())),
+            "occupancy": round(busy / present, 3) if present else 0.0,
+            "exhausted": self.queue.is_exhausted() and not self.lines,
+        }
+
+
+DNC_REASONS = frozenset({"global-dnc", "campaign-dnc", "opted-out"})
+
+
+class _Fields(dict[str, str]):
+    """`str.format_map` over a contact for the script: unknown names stay as they were written."""
+
+    def __init__(self, contact: Contact) -> None:
+        super().__init__(contact.fields, name=contact.name, number=contact.number)
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+# ---- the CRM side -----------------------------------------------------------------------------
+
+
+class CrmStore:
+    """Attempts through the CRM outbox (durable; upserted into campaign_attempts), contacts'
+    status and the last compliance decision in campaign_contacts. Failures are logged."""
+
+    def __init__(self, outbox: Outbox, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._outbox = outbox
+        self._sessions = sessions
+        self.failures = 0
+
+    async def attempt(self, payload: dict[str, Any]) -> None:
+        try:
+            await self._outbox.put("campaign-attempt", f"{payload['contact_id']}@{payload['started_at']}", payload)
+        except Exception:
+            self.failures += 1
+            logger.exception("campaign %s contact %s: attempt not journaled", payload["campaign_id"], payload["contact_id"])
+
+    async def decided(self, decision: DialDecided, *, status: str | None) -> None:
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status
+            values["next_attempt_at"] = _utc(decision.next_allowed_at)
+        await self._update(decision.contact_id, values, last_decision={
+            "allowed": decision.allowed, "reasons": list(decision.reasons), "at": decision.at,
+            "next_allowed_at": decision.next_allowed_at, "agent_reserved": decision.agent_reserved,
+        })
+
+    async def contact_done(self, contact_id: str, *, status: str, attempts: int, next_at: float | None) -> None:
+        await self._update(contact_id, {"status": status, "attempts": attempts, "next_attempt_at": _utc(next_at)})
+
+    async def _update(self, contact_id: str, values: dict[str, Any], **data: Any) -> None:
+        try:
+            async with self._sessions() as session:
+                if data:
+                    row = await session.get(m.CampaignContact, contact_id)
+                    if row is None:
+                        return
+                    row.data = {**(row.data or {}), **data}
+                if values:
+                    await session.execute(update(m.CampaignContact).where(m.CampaignContact.id == contact_id).values(**values))
+                await session.commit()
+        except Exception as exc:  # the call goes on; the outbox still holds the attempt
+            self.failures += 1
+            logger.warning("contact %s: CRM update failed: %s", contact_id, exc)
+
+
+def _utc(ts: float | None) -> dt.datetime | None:
+    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+async def dnc_snapshot(session: AsyncSession, *, now: dt.datetime) -> frozenset[str]:
+    """The CRM's do-not-call numbers in E.164: the DNC list without expired entries and the
+    numbers of customers flagged do-not-call (the CRM keeps Chinese numbers in national form)."""
+    listed = select(m.DncEntry.number).where((m.DncEntry.expires_at.is_(None)) | (m.DncEntry.expires_at > now))
+    flagged = (select(m.CustomerPhone.number).join(m.Customer, m.Customer.id == m.CustomerPhone.customer_id)
+               .where(m.Customer.do_not_call.is_(True)))
+    out: set[str] = set()
+    for number in (await session.execute(listed.union(flagged))).scalars():
+        try:
+            out.add(normalise(number, "CN")[0])
+        except (InvalidNumber, CrmInvalidNumber):
+            logger.warning("do-not-call number %r cannot be read as E.164; ignored", number)
+    return frozenset(out)
+
+
+async def load_plan(session: AsyncSession, campaign_id: str, *, now: dt.datetime) -> Plan:
+    """What a runner for `campaign_id` starts from: settings, rules with the DNC snapshot, the
+    pending contacts, their numbers' history and the campaign's live answers (the ledger)."""
+    campaign = await campaigns.get_campaign(session, campaign_id)
+    settings = campaigns.parse_settings(campaign.settings)
+    cid = CampaignId(campaign.id)
+    rules = settings.rules(cid, await dnc_snapshot(session, now=now))
+    contacts = await campaigns.pending_contacts(session, campaign_id)
+    since = now - dt.timedelta(days=HISTORY_DAYS)
+    history = await campaigns.attempts_by_number(session, [c.number for c, _ in contacts], since=since)
+    attempts = dict((await session.execute(
+        select(m.CampaignContact.id, m.CampaignContact.attempts).where(m.CampaignContact.campaign_id == campaign_id))).all())
+    return Plan(
+        campaign_id=cid, mode=Mode(campaign.mode), queue=QueueName(campaign.queue or ""), caller_id=campaign.caller_id,
+        settings=settings, rules=rules, contacts=tuple(contacts), history=history,
+        live_answers=tuple(await campaigns.live_answers(session, campaign_id, since=since)), attempts=attempts,
+    )
+
