@@ -618,3 +618,74 @@ async def load_plan(session: AsyncSession, campaign_id: str, *, now: dt.datetime
         live_answers=tuple(await campaigns.live_answers(session, campaign_id, since=since)), attempts=attempts,
     )
 
+
+
+class CampaignSupervisor:
+    """The running campaigns of one control plane: starts a runner per campaign from the CRM,
+    forwards the bus's facts to each (`submit`), and carries out start / pause / resume / stop
+    (the API's and the CLI's status changes). `agents()` gives the ACD's agent states now."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        port: CommandExecutor,
+        store: AttemptStore,
+        publish: Publish,
+        *,
+        agents: Callable[[], Mapping[AgentId, AgentState]] = dict,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._sessions = sessions
+        self._port = port
+        self._store = store
+        self._publish = publish
+        self._agents = agents
+        self._clock = clock
+        self.runners: dict[str, CampaignRunner] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def submit(self, msg: object) -> None:
+        if is_runner_input(msg):
+            for runner in self.runners.values():
+                runner.submit(msg)
+
+    async def apply(self, campaign_id: str, action: str) -> None:
+        """Carry out a status change the CRM has already recorded."""
+        runner = self.runners.get(campaign_id)
+        if action in ("start", "resume") and (runner is None or runner.stopped):
+            await self._start(campaign_id)
+        elif runner is not None and action == "pause":
+            runner.pause()
+        elif runner is not None and action == "resume":
+            runner.resume()
+        elif runner is not None and action == "stop":
+            runner.stop()
+
+    async def resume_running(self) -> None:
+        """At start-up: a runner for every campaign the CRM says is running."""
+        async with self._sessions() as session:
+            ids = (await session.execute(select(m.Campaign.id).where(m.Campaign.status == "running"))).scalars().all()
+        for campaign_id in ids:
+            await self._start(campaign_id)
+
+    async def _start(self, campaign_id: str) -> None:
+        async with self._sessions() as session:
+            plan = await load_plan(session, campaign_id, now=dt.datetime.fromtimestamp(self._clock(), dt.UTC))
+        runner = CampaignRunner(plan, self._port, self._store, self._publish, agents=self._agents(), clock=self._clock)
+        old = self._tasks.pop(campaign_id, None)
+        if old is not None:
+            old.cancel()
+        self.runners[campaign_id] = runner
+        self._tasks[campaign_id] = asyncio.create_task(runner.run(), name=f"dialer.{campaign_id}")
+        logger.info("campaign %s: runner started with %d contacts", campaign_id, len(plan.contacts))
+
+    def snapshot(self, campaign_id: str) -> dict[str, Any] | None:
+        runner = self.runners.get(campaign_id)
+        return None if runner is None else runner.snapshot()
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
