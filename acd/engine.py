@@ -15,7 +15,7 @@ Rule 1 (one ranking rule): a waiting call's score is `wait + head start`, where 
 its class's `head_start_s` plus its `priority` in seconds. Across every queue an agent serves, the
 agent gets the call with the highest score. As `wait` grows at the same rate for every call, the
 order of two calls never changes with time, so each call has a constant key
-`enqueued_at - head_start` (smaller is better) and heaps keep the order. A class whose head start is
+`enqueued_at - head_start` (smaller is better) and sorted lists keep the order. A class whose head start is
 H seconds more than another's can pass over a call of that class only if it arrived less than H
 seconds after it: that difference is the aging cap, and no class starves.
 
@@ -28,14 +28,16 @@ either (a call queued, relaxed or overflowed; an agent ready or re-skilled) imme
 match it, so the queue and the ready pool never overlap.
 
 Rule 4 (indexes, no scans): ready agents are kept in sets per queue and per (queue, skill,
-level or more); waiting calls in heaps per (queue, requirements) "group", and groups are found
-from (queue, skill). A call looks only at the ready agents of its rarest requirement; an agent
-only at the heads of the groups of its queues and skills. A RONA call keeps its key, so it goes
-back to the head of its class.
+level or more); waiting calls in sorted lists per (queue, requirements) "group", whose heads sit on
+flat shelves per (queue, first skill). A call looks only at the ready agents of its rarest
+requirement; an agent only at the shelves of its queues and skills. Agents cache the pools,
+shelves and counters they touch (see `_cache`). A RONA call keeps its key, so it goes back to the
+head of its class. No event does work in proportion to a queue's length.
 
-Rule 5: every offer carries a `RoutingDecided` record: the candidates and their strategy keys (best
-first), excluded queue members with the reason (state, wrap-up, skill, level), counts of
-exclusions by reason, the relaxation step and the tie-break.
+Rule 5: every offer carries a `RoutingDecided` record: at most `explain_limit` candidates and their
+strategy keys (best first), a bounded sample of excluded queue members with the reason (state,
+wrap-up, skill, level), counts of exclusions by reason over the whole queue from counters, the
+relaxation step and the tie-break.
 """
 
 from __future__ import annotations
@@ -640,7 +642,7 @@ class AcdEngine:
             return
         tie = ""
         if len(compared) > 1:
-            compared.sort()  # heap entries: (key, seq, ...)
+            compared.sort()  # queue entries: (key, seq, call)
             if compared[0][0] == compared[1][0]:
                 tie = "equal call scores: the call queued first"
         shown = [e[2] for e in compared[: self.config.explain_limit]]
