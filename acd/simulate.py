@@ -59,6 +59,7 @@ from callcenter.events import (
     TimerId,
     to_json,
 )
+from crm.rfm import DEFAULT_TIER_CONFIG
 from routing_rules.loader import Invalid, NodeReader, RuleError, compose, load_rules, rules_from_node
 from routing_rules.rules import CallContext, Customer, QueueLoad, RuleSet
 
@@ -461,7 +462,8 @@ def _customer(ct: CallType, rng: random.Random) -> Customer | None:
     draw = rng.random()
     for tier, share in ct.tiers:
         if draw < share:
-            return Customer(tier=tier, language=ct.language)
+            p = DEFAULT_TIER_CONFIG.priority_for(tier)  # what the CRM's card would say (crm/tiers.yaml)
+            return Customer(tier=tier, language=ct.language, priority_class=p.priority_class, priority=p.priority)
         draw -= share
     return Customer(language=ct.language) if ct.language else None
 

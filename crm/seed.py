@@ -1,8 +1,8 @@
 """Demo data: a believable subscriber base for the demo, the tests and the benchmark.
 
 `seed_demo` fills an empty CRM with subscribers (Chinese and English names, mobile numbers such
-as 138xxxxxxxx, plans, balances, bills, a year of billing history), the hotline's skills, queues and
-agents, some past calls and open complaints, then scores RFM so tiers follow the history. The same
+as 138xxxxxxxx, plans, balances, bills, a year of billing history), the hotline's skills, queues (a
+mirror of the routing rules' queues) and agents, some past calls and open complaints, then scores RFM so tiers follow the history. The same
 `seed` and `now` give the same data.
 
 `insert_customers` is the bulk path the benchmark uses for a million customers: rows are built
@@ -16,18 +16,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Table, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from acd.config import QueueConfig
 from crm import models as m
 from crm.calllog import CallRecordData
 from crm.repositories import hash_password, insert_rows, recompute_rfm, write_call_records
 from crm.rfm import DEFAULT_TIER_CONFIG, TierConfig
+from routing_rules.loader import DEFAULT_RULES_FILE, load_rules
 
 logger = logging.getLogger(__name__)
 
@@ -336,45 +339,46 @@ def _history(rng: random.Random, customer: tuple[Any, ...], now: dt.datetime) ->
     return rows
 
 
+# The hotline's skills: the same names the routing rules require (routing_rules/rules/hotline.yaml
+# `skills:`) and the ACD matches, so agents' skills go to the ACD unchanged.
 SKILLS = (
-    ("general", "General enquiries"),
     ("billing", "Bills and payments"),
+    ("data", "Data plans"),
     ("tech", "Network and devices"),
-    ("vip", "VIP desk"),
+    ("complaints", "Complaints"),
     ("english", "English-speaking service"),
+    ("vip", "VIP desk"),
 )
-QUEUES = (
-    {"name": "general", "description": "General enquiries", "skills": [{"skill": "general", "min_level": 1}]},
-    {
-        "name": "billing",
-        "description": "Bills and payments",
-        "skills": [{"skill": "billing", "min_level": 2}],
-        "overflow_queue": "general",
-        "overflow_after_s": 90.0,
-    },
-    {
-        "name": "tech",
-        "description": "Network and devices",
-        "skills": [{"skill": "tech", "min_level": 2}],
-        "overflow_queue": "general",
-        "overflow_after_s": 120.0,
-    },
-    {
-        "name": "vip",
-        "description": "VIP and star-5 desk",
-        "skills": [{"skill": "vip", "min_level": 3}],
-        "service_level_s": 10.0,
-        "overflow_queue": "general",
-        "overflow_after_s": 30.0,
-    },
-    {
-        "name": "english",
-        "description": "English-speaking service",
-        "skills": [{"skill": "english", "min_level": 2}],
-        "overflow_queue": "general",
-        "overflow_after_s": 60.0,
-    },
-)
+# Each agent's main desk, round robin, at level 3, 4 or 5, and a backup desk at 1 or 2; a VIP
+# desk (levels 5, 4, 3) and English (3..5). So every rule's skills, also the VIP complaint rule's
+# complaints>=4, are met by some agent, and all levels 1..5 occur.
+DESKS = ("billing", "data", "tech", "complaints")
+
+
+def queue_mirror_rows(queues: Iterable[QueueConfig]) -> list[dict[str, Any]]:
+    """The CRM `queues` rows for the routing rules' queues. The rules file is the source of truth
+    for queue configuration; the table is a copy for reports (overflow and maximum wait are per
+    rule there, so they stay empty here)."""
+    return [
+        {
+            "name": q.name,
+            "description": "",
+            "strategy": q.strategy.value,
+            "skills": [{"skill": r.skill, "min_level": r.min_level} for r in q.skills],
+            "service_level_s": q.service_level_s,
+            "wrap_up_s": q.wrap_up_s,
+        }
+        for q in queues
+    ]
+
+
+async def write_queue_mirror(conn: AsyncConnection, queues: Iterable[QueueConfig]) -> int:
+    """Replace the CRM `queues` table with the rules' queues; returns how many were written."""
+    rows = queue_mirror_rows(queues)
+    await conn.execute(delete(m.table_of(m.Queue)))
+    if rows:
+        await conn.execute(insert(m.table_of(m.Queue)), rows)
+    return len(rows)
 
 
 def _agents(rng: random.Random, password_hash: str) -> tuple[list[m.Agent], list[m.AgentSkill]]:
@@ -395,12 +399,13 @@ def _agents(rng: random.Random, password_hash: str) -> tuple[list[m.Agent], list
                 active=True,
             )
         )
-        skills.append(m.AgentSkill(agent_id=agent_id, skill="general", level=rng.randrange(2, 6)))
-        skills.append(m.AgentSkill(agent_id=agent_id, skill=("billing", "tech")[i % 2], level=rng.randrange(2, 6)))
+        desk, backup = DESKS[i % 4], DESKS[(i + 1) % 4]
+        skills.append(m.AgentSkill(agent_id=agent_id, skill=desk, level=3 + i // 4))
+        skills.append(m.AgentSkill(agent_id=agent_id, skill=backup, level=rng.randrange(1, 3)))
         if i % 4 == 0:
-            skills.append(m.AgentSkill(agent_id=agent_id, skill="vip", level=rng.randrange(3, 6)))
+            skills.append(m.AgentSkill(agent_id=agent_id, skill="vip", level=5 - i // 4))
         if i % 3 == 0:
-            skills.append(m.AgentSkill(agent_id=agent_id, skill="english", level=rng.randrange(2, 6)))
+            skills.append(m.AgentSkill(agent_id=agent_id, skill="english", level=3 + i // 3 % 3))
     for agent_id, username, role in (("9001", "supervisor", "supervisor"), ("9002", "admin", "admin")):
         agents.append(
             m.Agent(
@@ -425,7 +430,7 @@ def _past_calls(rng: random.Random, seeded: SeededCustomers, now: dt.datetime) -
             continue
         cid = customer[0]
         arrived = (now - dt.timedelta(days=rng.randrange(1, 90), seconds=rng.randrange(0, 86_400))).timestamp()
-        queue = rng.choice(("general", "billing", "tech"))
+        queue = rng.choice(("general", "billing", "data", "tech"))
         answered = rng.random() < 0.85
         wait = rng.uniform(3, 60)
         talk = rng.uniform(30, 400) if answered else 0.0
@@ -470,9 +475,12 @@ async def seed_demo(
     now: dt.datetime,
     agent_password: str,
     tiers: TierConfig = DEFAULT_TIER_CONFIG,
+    rules_file: Path = DEFAULT_RULES_FILE,
 ) -> dict[str, int]:
-    """Fill an empty CRM; returns how many rows of each kind were created."""
+    """Fill an empty CRM; returns how many rows of each kind were created. The `queues` table is
+    filled from `rules_file`, the routing rules (see `write_queue_mirror`)."""
     rng = random.Random(seed)
+    queues = load_rules(rules_file).queues.values()
     async with engine.begin() as conn:
         existing = (await conn.execute(select(func.count()).select_from(m.Customer))).scalar_one()
         if existing:
@@ -482,7 +490,7 @@ async def seed_demo(
         history = [row for c in seeded.customers for row in _history(rng, c, now)]
         await conn.execute(insert(m.table_of(m.Transaction)), history)
         await conn.execute(insert(m.table_of(m.Skill)), [{"name": n, "description": d} for n, d in SKILLS])
-        await conn.execute(insert(m.table_of(m.Queue)), list(QUEUES))
+        queue_count = await write_queue_mirror(conn, queues)
         # NOTE(crm): one argon2 hash shared by every demo agent (same demo password): hashing is
         # deliberately slow, and these accounts are for the demo only.
         agents, agent_skills = _agents(rng, hash_password(agent_password))
@@ -515,7 +523,7 @@ async def seed_demo(
         "phones": len(seeded.phones),
         "transactions": len(history),
         "agents": len(agents),
-        "queues": len(QUEUES),
+        "queues": queue_count,
         "calls": len(calls),
         "complaints": len(complaints),
     }

@@ -36,8 +36,9 @@ from routing_rules.rules import (
 )
 
 T = TypeVar("T")
+DEFAULT_RULES_FILE = Path(__file__).resolve().parent / "rules" / "hotline.yaml"
 _SKILL = re.compile(r"^([a-z][a-z0-9_-]*)(?:\s*>=\s*(\d+))?$")
-_TOP = ("version", "timezone", "holidays", "skills", "classes", "tiers", "queues", "rules", "customers", "examples")
+_TOP = ("version", "timezone", "holidays", "skills", "classes", "queues", "rules", "customers", "examples")
 _QUEUE_KEYS = ("strategy", "skills", "wrap_up_s", "service_level_s", "ring_timeout_s", "on_max_wait")
 _RULE_KEYS = ("name", "when", "queue", "skills", "class", "priority", "relax", "overflow", "max_wait_s")
 
@@ -205,15 +206,9 @@ def rules_from_node(root: yaml.Node, ld: NodeReader) -> RuleSet:
             if name:
                 known_skills.add(name)
     classes = _classes(ld, top)
-    tiers: dict[str, str] = {}
-    if "tiers" in top:
-        for tier, (_, node) in (ld.guard(lambda: ld.mapping(top["tiers"][1], "tiers")) or {}).items():
-            cls = ld.guard(ld.choice, node, f"tier {tier!r} class", tuple(classes))
-            if cls is not None:
-                tiers[tier] = cls
     queues = _queues(ld, top, known_skills)
     rules = _rules(ld, top, queues, classes, known_skills)
-    customers = _customers(ld, top)
+    customers = _customers(ld, top, classes)
     if ld.errors:
         raise RuleError(ld.errors)
     ruleset = RuleSet(
@@ -224,7 +219,6 @@ def rules_from_node(root: yaml.Node, ld: NodeReader) -> RuleSet:
         queues=queues,
         rules=tuple(rules),
         customers=StaticCustomers(customers),
-        tiers=tiers,
     )
     _check_examples(ld, top, ruleset)
     if ld.errors:
@@ -372,14 +366,28 @@ def _rules(
     return rules
 
 
-def _customers(ld: NodeReader, top: dict[str, tuple[yaml.Node, yaml.Node]]) -> dict[str, Customer]:
+def _customers(
+    ld: NodeReader, top: dict[str, tuple[yaml.Node, yaml.Node]], classes: dict[str, PriorityClass]
+) -> dict[str, Customer]:
+    """Test customers, written as the CRM's card would give them: tier, class, priority."""
     out: dict[str, Customer] = {}
     if "customers" not in top:
         return out
+
+    def one(ani: str, node: yaml.Node) -> Customer:
+        what = f"customer {ani!r}"
+        f = ld.mapping(node, what, ("tier", "class", "priority", "language", "segment"))
+        kw: dict[str, Any] = {k: ld.string(f[k][1], f"{what} {k}") for k in ("tier", "language", "segment") if k in f}
+        if "class" in f:
+            kw["priority_class"] = ld.choice(f["class"][1], f"{what} class", tuple(classes))
+        if "priority" in f:
+            kw["priority"] = ld.integer(f["priority"][1], f"{what} priority")
+        return Customer(**kw)
+
     for ani, (_, node) in (ld.guard(lambda: ld.mapping(top["customers"][1], "customers")) or {}).items():
-        f = ld.guard(ld.mapping, node, f"customer {ani!r}", ("tier", "language", "segment"))
-        if f is not None:
-            out[ani] = Customer(**{k: str(v.value) for k, (_, v) in f.items()})
+        customer = ld.guard(one, ani, node)
+        if customer is not None:
+            out[ani] = customer
     return out
 
 
@@ -415,8 +423,9 @@ def _check_examples(ld: NodeReader, top: dict[str, tuple[yaml.Node, yaml.Node]],
             load=lambda q: loads.get(q, QueueLoad()),
         )
         request = rules.route(ctx)
-        expect = ld.mapping(f["expect"][1], "example expect", ("rule", "queue", "class"))
-        got = {"rule": request.rule, "queue": request.queue, "class": request.priority_class}
+        expect = ld.mapping(f["expect"][1], "example expect", ("rule", "queue", "class", "priority"))
+        got = {"rule": request.rule, "queue": request.queue, "class": request.priority_class,
+               "priority": str(request.priority)}
         for key, (_, value) in expect.items():
             if got[key] != str(value.value):
                 raise ld.at(value, f"example expects {key} {value.value!r} but got {got[key]!r} ({request.explanation})")

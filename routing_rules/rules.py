@@ -4,6 +4,9 @@ Theory of operation
 -------------------
 A `RuleSet` is validated data (see `routing_rules/loader.py`): queues and priority classes (the
 ACD's configuration), an ordered list of rules, holidays and a time zone, and test customers.
+Customers speak the CRM's words: a tier (`vip`, `star5` .. `star1`) and the priority class and
+priority the CRM derived from it (crm/tiers.yaml is the only tier -> priority table); a rule with
+`class: by-tier` takes the customer's class and adds the customer's priority to its own.
 `RuleSet.route(context)` walks the rules in order; the first whose `when` condition is true
 builds the request. The last rule has no condition, so every call routes. Evaluating a rule reads
 only the context (pure: the time is in the context, queue load comes from a callable the caller
@@ -24,7 +27,7 @@ from acd.config import AcdConfig, PriorityClass, QueueConfig
 from callcenter.events import QueueName, RelaxationStep, RoutingRequest, SkillRequirement
 from routing_rules.expr import BOOL, NUM, STR, Condition
 
-BY_TIER = "by-tier"  # a rule's class taken from the customer's tier through the file's `tiers:`
+BY_TIER = "by-tier"  # a rule's class and priority taken from the customer (as the CRM computed them)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 QUEUE_FIELDS = ("waiting", "longest_wait_s", "ready_agents", "staffed_agents")
 
@@ -34,6 +37,8 @@ class Customer:
     tier: str = ""
     language: str = ""
     segment: str = ""
+    priority_class: str = "standard"  # crm.repositories.CustomerCard.priority_class
+    priority: int = 0
 
 
 class CustomerDirectory(Protocol):
@@ -122,7 +127,6 @@ class RuleSet:
     queues: dict[QueueName, QueueConfig]
     rules: tuple[Rule, ...]
     customers: StaticCustomers
-    tiers: dict[str, str] = field(default_factory=dict)  # customer tier -> priority class
 
     def acd_config(self, **overrides: Any) -> AcdConfig:
         return AcdConfig(queues=dict(self.queues), classes=dict(self.classes), **overrides)
@@ -142,17 +146,16 @@ class RuleSet:
         why += f": {rule.when.text}" if rule.when else " (catch-all)"
         if skipped:
             why += f"; not matched: {', '.join(skipped)}"
-        priority_class = r.priority_class
+        priority_class, priority = r.priority_class, r.priority
         if priority_class == BY_TIER:
-            customer = env.customer()
-            tier = customer.tier if customer else ""
-            priority_class = self.tiers.get(tier, "standard")
-            why += f"; class {priority_class!r} from tier {tier!r}"
+            customer = env.customer() or Customer()
+            priority_class, priority = customer.priority_class, priority + customer.priority
+            why += f"; class {priority_class!r}, priority {priority} from tier {customer.tier!r}"
         return RoutingRequest(
             queue=r.queue,
             skills=r.skills,
             priority_class=priority_class,
-            priority=r.priority,
+            priority=priority,
             relaxation=r.relaxation,
             overflow_queue=r.overflow_queue,
             overflow_after_s=r.overflow_after_s,

@@ -67,11 +67,12 @@ async def test_an_emulated_hotline_call_becomes_a_complete_call_record(
         reply = await session.send("GET DATA", "beep", "3000", "1")
         async with readers() as s:
             card = await lookup_by_ani(s, session.env.callerid)
-        customer = Customer(tier=card.tier, language=card.language, segment=card.segment) if card else None
+        customer = (Customer(tier=card.tier, language=card.language, segment=card.segment,
+                             priority_class=card.priority_class, priority=card.priority) if card else None)
         ctx = CallContext(
             dnis=session.env.dnis,
             ani=session.env.callerid,
-            ivr={"menu": reply.result or ""},
+            ivr={"service": "billing" if reply.result == "1" else "general"},  # key 1: billing, as in the flow
             at=time.time(),
             customer=customer,
         )
@@ -186,7 +187,7 @@ async def test_an_emulated_hotline_call_becomes_a_complete_call_record(
         customer_id,
     )
     assert (r.queue, r.agent_id, r.offers, r.outcome) == ("billing", "1002", 2, "answered")
-    assert (r.priority_class, r.routing_summary.split(";")[0]) == ("standard", "billing")
+    assert (r.priority_class, r.routing_summary.split(";")[0]) == ("silver", "billing")  # star3, by tier
     assert (r.ivr_flow, r.ivr_path) == ("stand-in", ["welcome", "menu"])
     assert (r.hangup_side, r.hangup_cause, r.disposition, r.notes) == ("caller", 16, "resolved", "explained the bill")
     times = [r.arrived_at, r.ivr_exited_at, r.queued_at, r.offered_at, r.answered_at, r.ended_at, r.wrap_up_ended_at]

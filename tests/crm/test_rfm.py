@@ -56,7 +56,7 @@ def test_tier_priority_mapping_for_routing() -> None:
         "star2": ("standard", 0),
         "star1": ("standard", 0),
     }
-    assert DEFAULT_TIER_CONFIG.priority_for("platinum").priority_class == "standard"
+    assert DEFAULT_TIER_CONFIG.priority_for("diamond").priority_class == "standard"
 
 
 def _default_yaml() -> dict[str, Any]:

@@ -14,15 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from callcenter.cli import main
 from crm import models as m
 from crm.db import make_engine, upgrade
-from crm.repositories import authenticate, load_queues, lookup_by_ani
+from crm.repositories import authenticate, load_agents, load_queues, lookup_by_ani
 from crm.seed import seed_demo
+from routing_rules.loader import DEFAULT_RULES_FILE, load_rules
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 
 
 async def test_seeded_base_is_believable(engine: AsyncEngine) -> None:
     counts = await seed_demo(engine, customers=300, seed=11, now=NOW, agent_password="pw")
-    assert (counts["customers"], counts["agents"], counts["queues"]) == (300, 14, 5)
+    assert (counts["customers"], counts["agents"], counts["queues"]) == (300, 14, 7)
     assert counts["phones"] > 300 and counts["transactions"] > 300 * 6 and counts["calls"] > 30
     async with AsyncSession(engine) as s:
         numbers = (await s.execute(select(m.CustomerPhone.number))).scalars().all()
@@ -37,9 +38,15 @@ async def test_seeded_base_is_believable(engine: AsyncEngine) -> None:
         card = await lookup_by_ani(s, f"+86 {numbers[0]}")
         assert card is not None and card.plan and card.last_bill_date == dt.date(2026, 6, 1)
         account = await authenticate(s, "agent1001", "pw")
-        assert account is not None and account.interface == "PJSIP/1001" and dict(account.skills)["general"] >= 2
+        assert account is not None and account.interface == "PJSIP/1001" and dict(account.skills)["billing"] == 3
         assert await authenticate(s, "supervisor", "pw") is not None
-        assert [q.name for q in await load_queues(s)] == ["billing", "english", "general", "tech", "vip"]
+        queues = {q.name: q for q in await load_queues(s)}  # a mirror of the routing rules' queues
+        assert sorted(queues) == ["billing", "complaints", "data", "english", "general", "tech", "vip"]
+        assert (queues["vip"].strategy, queues["vip"].skills, queues["vip"].service_level_s) == ("most-skilled", (("vip", 1),), 10)
+        agents = [dict(a.skills) for a in await load_agents(s) if a.role == "agent"]
+        assert {level for skills in agents for level in skills.values()} == {1, 2, 3, 4, 5}
+        for rule in load_rules(DEFAULT_RULES_FILE).rules:  # every rule's skills are some agent's, unmapped
+            assert any(all(skills.get(r.skill, 0) >= r.min_level for r in rule.route.skills) for skills in agents), rule
     with pytest.raises(ValueError) as exc:
         await seed_demo(engine, customers=10, seed=11, now=NOW, agent_password="pw")
     assert str(exc.value) == "the CRM already has 300 customers; seeding needs an empty CRM"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from callcenter import events as ev
-from callcenter.app import CommandRouter, NotifyAnswerer, rules_ivr_inputs, rules_skills, session_secret
+from callcenter.app import CommandRouter, NotifyAnswerer, session_secret
 from callcenter.cli import build_parser
 from callcenter.errors import DomainError
 from callcenter.settings import Settings
@@ -63,16 +63,6 @@ async def test_the_router_reports_offers_it_carried_out_and_answers_through_the_
     (offered,) = published
     assert isinstance(offered, ev.CallOffered)
     assert (offered.call_id, offered.agent_id, offered.queue, offered.decision_id) == ("c1", "1002", "billing", "c1/1")
-
-
-def test_the_rooms_words_are_mapped_for_the_routing_rules() -> None:
-    assert rules_ivr_inputs({"service": "technical", "ivr_choice": "technical", "language": "en"}) == {
-        "service": "technical", "ivr_choice": "technical", "language": "en", "menu": "3", "lang": "en"}
-    assert rules_ivr_inputs({"service": "vip"})["menu"] == ""
-    assert rules_skills((("general", 3), ("vip", 4), ("billing", 2), ("data", 5))) == (
-        ev.AgentSkill(skill="billing", level=2), ev.AgentSkill(skill="complaints", level=3),
-        ev.AgentSkill(skill="data", level=5), ev.AgentSkill(skill="general", level=3),
-        ev.AgentSkill(skill="vip-care", level=4))
 
 
 def test_the_session_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None:

@@ -35,7 +35,8 @@ async def test_calls_are_offered_answered_and_requeued_on_no_answer(make_emulato
     async def ivr(session: AgiSession) -> None:  # stands in for the IVR room: one menu, then route
         await session.send("ANSWER")
         reply = await session.send("GET DATA", "beep", "3000", "1")
-        ctx = CallContext(dnis=session.env.dnis, ani=session.env.callerid, ivr={"menu": reply.result or ""}, at=time.time())
+        service = "billing" if reply.result == "1" else "general"  # key 1: billing, as in the flow
+        ctx = CallContext(dnis=session.env.dnis, ani=session.env.callerid, ivr={"service": service}, at=time.time())
         pending[ev.CallId(session.env.uniqueid)] = rules.route(ctx)
         await session.send("SET VARIABLE", "CC_IVR_RESULT", "route")
 

@@ -164,7 +164,7 @@ async def test_a_vip_call_pops_is_answered_held_hung_up_and_logged(stack: Stack)
         pop = await agent.next("cti.screen-pop", within_s=30)
         assert pop["call_id"] == call.linkedid and pop["agent_id"] == "1001"
         assert pop["ani"] == stack.vip["ani"] and pop["dnis"] == "10086"
-        assert pop["queue"] == "vip" and pop["priority_class"] in ("vip", "platinum", "gold")
+        assert pop["queue"] == "vip" and pop["priority_class"] == "vip"
         assert pop["customer"]["customer_id"] == stack.vip["id"] and pop["customer"]["name"] == stack.vip["name"]
         assert pop["ivr_path"][:2] == ["welcome", "identify_caller"] and pop["ivr_path"][-1] == "vip_route"
         ringing = agent_channel(emulator, "1001")

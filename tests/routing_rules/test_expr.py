@@ -7,7 +7,7 @@ from routing_rules.expr import BOOL, NUM, STR, ExprError, compile_expr
 NAMES = {"dnis": STR, "ani": STR, "time.hour": NUM, "time.hhmm": STR, "holiday": BOOL, "customer.tier": STR}
 WILD = {"ivr.*": STR}
 ENV = {"dnis": "10086", "ani": "+8613800000001", "time.hour": 23.0, "time.hhmm": "23:15", "holiday": False,
-       "customer.tier": "gold", "ivr.menu": "1"}
+       "customer.tier": "star4", "ivr.service": "billing"}
 
 
 def run(text: str) -> object:
@@ -20,11 +20,11 @@ def run(text: str) -> object:
         ('dnis == "10086"', True),
         ("dnis != '10086'", False),
         ("time.hour >= 22 and not holiday", True),
-        ('customer.tier in ["gold", "diamond"]', True),
-        ('customer.tier not in ["gold"]', False),
-        ('"old" in customer.tier', True),
+        ('customer.tier in ["star4", "vip"]', True),
+        ('customer.tier not in ["star4"]', False),
+        ('"star" in customer.tier', True),
         ("time.hour in [1, 2, 3]", False),
-        ('ivr.menu == "1" or ivr.lang == "en"', True),
+        ('ivr.service == "billing" or ivr.language == "en"', True),
         ('ivr.unset == ""', True),
         ('starts_with(ani, "+86") and ends_with(ani, "01")', True),
         ('time_between(time.hhmm, "22:00", "06:00")', True),
@@ -67,5 +67,5 @@ def test_errors_say_where_and_what(text: str, offset: int, problem: str) -> None
 
 
 def test_the_names_a_condition_uses_are_recorded() -> None:
-    cond = compile_expr('dnis == "1" or ivr.menu == "2"', NAMES, WILD)
-    assert cond.names == {"dnis", "ivr.menu"}
+    cond = compile_expr('dnis == "1" or ivr.service == "data"', NAMES, WILD)
+    assert cond.names == {"dnis", "ivr.service"}

@@ -27,16 +27,17 @@ def test_the_hotline_rules_load_and_their_examples_hold() -> None:
     assert rules.classes["vip"].head_start_s == 180
 
 
-def test_a_gold_customer_calling_about_billing() -> None:
+def test_a_star4_customer_calling_about_billing() -> None:
     rules = load_rules(HOTLINE)
-    req = rules.route(CallContext(dnis="10086", ani="13800000003", ivr={"menu": "1", "lang": "zh"}, at=at("2026-11-23T10:00")))
-    assert (req.queue, req.priority_class, req.rule) == ("billing", "gold", "billing")
+    ivr = {"service": "billing", "language": "zh"}
+    req = rules.route(CallContext(dnis="10086", ani="13800000003", ivr=ivr, at=at("2026-11-23T10:00")))
+    assert (req.queue, req.priority_class, req.priority, req.rule) == ("billing", "gold", 60, "billing")
     assert req.skills == (SkillRequirement(skill="billing", min_level=2),)
     assert req.relaxation == (RelaxationStep(after_s=45, skills=(SkillRequirement(skill="billing", min_level=1),)),)
     assert (req.overflow_queue, req.overflow_after_s, req.max_wait_s) == ("general", 240, 900)
     assert req.explanation == (
-        "rule 'billing' (line 88) matched: ivr.menu == \"1\"; not matched: vip-complaint, vip-line, english, "
-        "complaint-after-hours, complaint, billing-spill; class 'gold' from tier 'gold'"
+        "rule 'billing' (line 87) matched: ivr.service == \"billing\"; not matched: vip-complaint, vip-line, english, "
+        "complaint-after-hours, complaint, billing-spill; class 'gold', priority 60 from tier 'star4'"
     )
 
 
@@ -44,17 +45,22 @@ def test_the_crm_customer_wins_over_the_test_data_and_load_moves_billing_calls()
     rules = load_rules(HOTLINE)
     busy = {"billing": QueueLoad(waiting=30), "general": QueueLoad(ready_agents=3)}
     ctx = CallContext(
-        dnis="10086", ani="13800000003", ivr={"menu": "1"}, at=at("2026-11-23T10:00"),
-        customer=Customer(tier="diamond"), load=lambda q: busy.get(q, QueueLoad()),
+        dnis="10086", ani="13800000003", ivr={"service": "billing"}, at=at("2026-11-23T10:00"),
+        customer=Customer(tier="vip", priority_class="vip", priority=100), load=lambda q: busy.get(q, QueueLoad()),
     )
     assert rules.route(ctx).rule == "vip-line"
-    ctx = CallContext(dnis="10086", ani="139", ivr={"menu": "1"}, at=at("2026-11-23T10:00"), load=lambda q: busy.get(q, QueueLoad()))
+    # `class: by-tier` takes the class and priority from the card, not from the file's test customer.
+    card = Customer(tier="star3", priority_class="silver", priority=40)
+    req = rules.route(CallContext(dnis="10086", ani="13800000003", ivr={"service": "billing"}, at=at("2026-11-23T10:00"),
+                                  customer=card))
+    assert (req.rule, req.priority_class, req.priority) == ("billing", "silver", 40)
+    ctx = CallContext(dnis="10086", ani="139", ivr={"service": "billing"}, at=at("2026-11-23T10:00"), load=lambda q: busy.get(q, QueueLoad()))
     assert (rules.route(ctx).rule, rules.route(ctx).queue) == ("billing-spill", "general")
 
 
 def test_holidays_and_hours_send_complaints_to_the_night_queue() -> None:
     rules = load_rules(HOTLINE)
-    ctx = {"dnis": "10086", "ani": "13800000005", "ivr": {"menu": "4"}}
+    ctx = {"dnis": "10086", "ani": "13800000005", "ivr": {"service": "complaints"}}
     assert rules.route(CallContext(**ctx, at=at("2026-11-23T19:59"))).rule == "complaint"
     assert rules.route(CallContext(**ctx, at=at("2026-11-23T20:00"))).rule == "complaint-after-hours"
     assert rules.route(CallContext(**ctx, at=at("2026-05-01T12:00"))).rule == "complaint-after-hours"
@@ -68,7 +74,7 @@ queues:
   billing: {skills: [billing]}
 rules:
   - name: vip
-    when: customer.tier == "diamond"
+    when: customer.tier == "vip"
     queue: billing
     class: vip
   - name: rest
@@ -89,13 +95,18 @@ def test_a_minimal_file_routes_everything() -> None:
     [
         (("queue: billing\n    class: vip", "queue: biling\n    class: vip"),
          ["r.yaml:9:12: rule 'vip' queue: unknown queue 'biling'; declared queues: billing"]),
-        (('customer.tier == "diamond"', 'customer.tier == diamond'),
-         ["r.yaml:8:28: rule 'vip' when: unknown name 'diamond'; known: ani, customer.known, customer.language, "
+        (('customer.tier == "vip"', 'customer.tier == vip'),
+         ["r.yaml:8:28: rule 'vip' when: unknown name 'vip'; known: ani, customer.known, customer.language, "
           "customer.segment, customer.tier, dnis, holiday, ivr.*, queue.billing.longest_wait_s, "
           "queue.billing.ready_agents, queue.billing.staffed_agents, queue.billing.waiting, time.date, time.hhmm, "
           "time.hour, time.minute, time.weekday"]),
-        (("class: vip", "class: platinum"),
-         ["r.yaml:10:12: rule 'vip' class: unknown class 'platinum'; declared classes: standard, vip"]),
+        (("class: vip", "class: gold"),
+         ["r.yaml:10:12: rule 'vip' class: unknown class 'gold'; declared classes: standard, vip"]),
+        (("version: 1", "version: 1\ntiers: {vip: vip}"),
+         ["r.yaml:2:1: the rules file: unknown key 'tiers'; expected one of version, timezone, holidays, skills, "
+          "classes, queues, rules, customers, examples"]),
+        (("rules:", 'customers: {"1": {tier: vip, class: gold}}\nrules:'),
+         ["r.yaml:6:37: customer '1' class 'gold' is not one of standard, vip"]),
         (("  billing: {skills: [billing]}", "  billing: {skills: [billing>=9], wrapup_s: 3}"),
          ["r.yaml:5:35: queue 'billing': unknown key 'wrapup_s'; expected one of strategy, skills, wrap_up_s, "
           "service_level_s, ring_timeout_s, on_max_wait"]),
@@ -143,9 +154,9 @@ def test_routing_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     assert main(["routing", "check", str(HOTLINE)]) == 0
     assert capsys.readouterr().out == f"ok: {HOTLINE} (10 rules, 7 queues)\n"
     bad = tmp_path / "bad.yaml"
-    bad.write_text(GOOD.replace("class: vip", "class: platinum"))
+    bad.write_text(GOOD.replace("class: vip", "class: gold"))
     assert main(["routing", "check", str(bad)]) == 1
-    assert capsys.readouterr().err == f"{bad}:10:12: rule 'vip' class: unknown class 'platinum'; declared classes: standard, vip\n"
+    assert capsys.readouterr().err == f"{bad}:10:12: rule 'vip' class: unknown class 'gold'; declared classes: standard, vip\n"
     args = ["routing", "route", "--rules", str(HOTLINE), "--dnis", "10085", "--ani", "1", "--at", "2026-11-23T10:00"]
     assert main(args) == 0
     req = json.loads(capsys.readouterr().out)
@@ -158,7 +169,7 @@ def test_wait_variables_keep_the_dialplan_timer_behind_the_acd() -> None:
     from routing_rules.rules import wait_variables
 
     rules = load_rules(HOTLINE)
-    req = rules.route(CallContext(dnis="10086", ani="1", ivr={"menu": "1"}, at=at("2026-11-23T10:00")))
+    req = rules.route(CallContext(dnis="10086", ani="1", ivr={"service": "billing"}, at=at("2026-11-23T10:00")))
     assert wait_variables(req, fallback_after_s=120) == {"ACD_FALLBACK_TIMEOUT": "930", "ACD_QUEUE": "billing"}
     no_limit = RoutingRequest(queue=QueueName("billing"))
     assert wait_variables(no_limit, fallback_after_s=120, margin_s=10.5) == {"ACD_FALLBACK_TIMEOUT": "131", "ACD_QUEUE": "billing"}
