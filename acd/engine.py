@@ -107,7 +107,6 @@ QueueEntry = tuple[float, int, "CallRecord"]
 _BUSY = frozenset(s.value for s in (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP, AgentState.OUTBOUND))
 _UNSTAFFED = frozenset(s.value for s in (AgentState.LOGGED_OUT, AgentState.NOT_READY))
 _READY = AgentState.READY
-_WRAP_UP = AgentState.WRAP_UP
 _STATE_VALUES = tuple(s.value for s in AgentState)
 # (old value, new value) -> (staffed delta, busy delta): what a transition does to the counters.
 _EDGES = {
@@ -712,11 +711,8 @@ class AcdEngine:
             keyed = [(score(a, reqs, now, 0, 0.0), a.id, a) for a in candidates]
         # (key, agent id, agent): ids are unique, so tuples never compare the agents themselves
         limit = self.config.explain_limit
-        if len(keyed) > max(2, limit):
-            keyed = heapq.nsmallest(max(2, limit), keyed)
-        else:
-            keyed.sort()
-        ranked = keyed
+        keep = max(2, limit)  # two, to see a tie
+        ranked = heapq.nsmallest(keep, keyed) if len(keyed) > keep else sorted(keyed)
         agent = ranked[0][2]
         tie = ""
         if len(ranked) > 1 and ranked[0][0] == ranked[1][0]:
