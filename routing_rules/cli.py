@@ -47,11 +47,22 @@ def _rules_files(args: argparse.Namespace) -> list[Path]:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from callcenter.cli import get_settings
+    from callcenter.errors import ConfigError
+    from crm.rfm import load_tier_config, tiers_file_in
     from routing_rules.loader import RuleError, load_rules
 
     files = _rules_files(args)
     if not files:
         print("callcenter routing check: no rules files found", file=sys.stderr)
+        return 1
+    tiers_file = tiers_file_in(get_settings(args).data_dir)
+    try:
+        # `class: by-tier` takes the class the CRM computed; a class the rules do not declare
+        # would get no head start, silently.
+        crm_classes = {p.priority_class for p in load_tier_config(tiers_file).priority.values()}
+    except ConfigError as exc:
+        print(f"callcenter routing check: {exc}", file=sys.stderr)
         return 1
     status = 0
     for f in files:
@@ -59,6 +70,12 @@ def _check(args: argparse.Namespace) -> int:
             rules = load_rules(f)
         except RuleError as exc:
             print(exc, file=sys.stderr)
+            status = 1
+            continue
+        missing = sorted(crm_classes - set(rules.classes))
+        if missing:
+            print(f"{f}: classes the CRM gives customers ({tiers_file or 'crm/tiers.yaml'}) are not declared: "
+                  f"{', '.join(missing)}", file=sys.stderr)
             status = 1
             continue
         print(f"ok: {f} ({len(rules.rules)} rules, {len(rules.queues)} queues)")

@@ -157,6 +157,10 @@ def test_routing_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     bad.write_text(GOOD.replace("class: vip", "class: gold"))
     assert main(["routing", "check", str(bad)]) == 1
     assert capsys.readouterr().err == f"{bad}:10:12: rule 'vip' class: unknown class 'gold'; declared classes: standard, vip\n"
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD)  # valid, but declares only vip and standard
+    assert main(["routing", "check", str(good)]) == 1
+    assert capsys.readouterr().err == f"{good}: classes the CRM gives customers (crm/tiers.yaml) are not declared: gold, silver\n"
     args = ["routing", "route", "--rules", str(HOTLINE), "--dnis", "10085", "--ani", "1", "--at", "2026-11-23T10:00"]
     assert main(args) == 0
     req = json.loads(capsys.readouterr().out)
