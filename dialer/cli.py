@@ -1,4 +1,15 @@
-"""`callcenter campaign ...`: the dialer's commands that need no database.
+"""`callcenter campaign ...`: the dialer's commands.
+
+Against the CRM database of the settings (dialer/campaigns.py):
+
+* `callcenter campaign create ID --name N --queue Q [--mode progressive] [--caller-id C]
+  [--settings FILE.yaml]`, `callcenter campaign import ID FILE.csv [--json]` (exit 1 when a row
+  is rejected), `callcenter campaign segment ID --tier T [--recency-below N]`,
+  `callcenter campaign start|pause|resume|stop ID`, `callcenter campaign status ID [--json]`,
+  `callcenter campaign list`. A running control plane picks status changes up within seconds
+  (`CampaignSupervisor.sync`).
+
+Without a database:
 
 * `callcenter campaign check-list FILE.csv [--country US] [--json]` parses a contact list and
   prints every rejected row (`row N, column C: reason`); exit 1 when any row is rejected.
@@ -11,23 +22,28 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter.cli import get_settings
 from callcenter.errors import ConfigError
 from callcenter.events import CampaignId, ContactId
-from dialer import simulate
+from crm.db import make_sessionmaker, open_database
+from dialer import campaigns, simulate
 from dialer.compliance import CampaignRules, History, check
 from dialer.contacts import COUNTRIES, Contact, InvalidNumber, normalise, parse_contacts, zones_for
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("campaign", help="outbound campaigns: contact lists, calling windows, simulation")
+    p = sub.add_parser("campaign", help="outbound campaigns: create, import, start/pause/resume/stop, status; lists, windows, simulation")
     csub = p.add_subparsers(dest="campaign_command", metavar="ACTION")
     check_list = csub.add_parser("check-list", help="validate a contact list CSV; print rejected rows")
     check_list.add_argument("file", metavar="FILE.csv")
@@ -44,6 +60,138 @@ def register(sub: Any) -> None:
     window.add_argument("--at", required=True, help="ISO date-time with offset, e.g. 2026-03-08T08:30:00-05:00")
     window.add_argument("--country", default="US")
     window.set_defaults(func=_check_window)
+    create = csub.add_parser("create", help="create a campaign (draft) in the CRM")
+    create.add_argument("campaign_id", metavar="ID")
+    create.add_argument("--name", required=True)
+    create.add_argument("--queue", required=True, help="the ACD queue live answers wait in")
+    create.add_argument("--mode", default="progressive", choices=("preview", "progressive", "predictive"))
+    create.add_argument("--caller-id", default="")
+    create.add_argument("--settings", metavar="FILE.yaml", help="the campaign's settings (YAML or JSON; docs/dialer.md)")
+    create.set_defaults(func=_create)
+    imp = csub.add_parser("import", help="add a CSV contact list to a campaign; print rejected rows")
+    imp.add_argument("campaign_id", metavar="ID")
+    imp.add_argument("file", metavar="FILE.csv")
+    imp.add_argument("--json", action="store_true", help="print one JSON object")
+    imp.set_defaults(func=_import)
+    seg = csub.add_parser("segment", help="add the CRM customers of a tier (optionally not heard from lately)")
+    seg.add_argument("campaign_id", metavar="ID")
+    seg.add_argument("--tier", required=True)
+    seg.add_argument("--recency-below", type=int, help="RFM recency score below this (1-5; 5 is most recent)")
+    seg.set_defaults(func=_segment)
+    for action in campaigns.TRANSITIONS:
+        act = csub.add_parser(action, help=f"{action} a campaign")
+        act.add_argument("campaign_id", metavar="ID")
+        act.set_defaults(func=_action, action=action)
+    status = csub.add_parser("status", help="progress and results of a campaign")
+    status.add_argument("campaign_id", metavar="ID")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(func=_status)
+    csub.add_parser("list", help="every campaign").set_defaults(func=_list)
+
+
+def _in_session(args: argparse.Namespace, work: Callable[[AsyncSession], Awaitable[int]]) -> int:
+    """Run `work` in a session on the settings' CRM database; a campaign error exits 1."""
+    settings = get_settings(args)
+
+    async def run() -> int:
+        settings.ensure_dirs()
+        engine = await open_database(settings.database_url, echo=settings.database.echo)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return await work(session)
+        except campaigns.CampaignError as exc:
+            print(f"callcenter campaign {args.campaign_command}: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _create(args: argparse.Namespace) -> int:
+    spec: Any = {}
+    if args.settings:
+        try:
+            spec = yaml.safe_load(Path(args.settings).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            print(f"callcenter campaign create: {args.settings}: {exc}", file=sys.stderr)
+            return 1
+        if not isinstance(spec, dict):
+            print(f"callcenter campaign create: {args.settings}: expected a mapping at the top level", file=sys.stderr)
+            return 1
+
+    async def work(s: AsyncSession) -> int:
+        await campaigns.create_campaign(s, args.campaign_id, name=args.name, mode=args.mode, queue=args.queue,
+                                        caller_id=args.caller_id, settings=spec, now=datetime.now(UTC))
+        print(f"campaign {args.campaign_id} created (draft)")
+        return 0
+
+    return _in_session(args, work)
+
+
+def _import(args: argparse.Namespace) -> int:
+    try:
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"callcenter campaign import: {args.file}: {exc}", file=sys.stderr)
+        return 1
+
+    async def work(s: AsyncSession) -> int:
+        report = await campaigns.import_contacts(s, args.campaign_id, text)
+        if args.json:
+            print(json.dumps({"file": args.file, **report.to_json()}, ensure_ascii=False))
+        else:
+            for r in report.rejections:
+                print(f"{args.file}: {r}")
+            print(f"{args.file}: {report.added} contacts added, {report.to_json()['rejected_rows']} rows rejected")
+        return 1 if report.rejections else 0
+
+    return _in_session(args, work)
+
+
+def _segment(args: argparse.Namespace) -> int:
+    async def work(s: AsyncSession) -> int:
+        report = await campaigns.add_segment(s, args.campaign_id, tier=args.tier, recency_below=args.recency_below)
+        for r in report.rejections:
+            print(str(r))
+        print(f"campaign {args.campaign_id}: {report.added} customers of tier {args.tier} added")
+        return 0
+
+    return _in_session(args, work)
+
+
+def _action(args: argparse.Namespace) -> int:
+    async def work(s: AsyncSession) -> int:
+        campaign = await campaigns.change_status(s, args.campaign_id, args.action)
+        print(f"campaign {args.campaign_id}: {campaign.status}")
+        return 0
+
+    return _in_session(args, work)
+
+
+def _status(args: argparse.Namespace) -> int:
+    async def work(s: AsyncSession) -> int:
+        p = await campaigns.progress(s, args.campaign_id, now=datetime.now(UTC))
+        if args.json:
+            print(json.dumps(p, ensure_ascii=False))
+            return 0
+        print(f"campaign {p['campaign_id']} ({p['name']}): {p['status']}, {p['mode']}, queue {p['queue']}")
+        print("contacts: " + ", ".join(f"{k} {v}" for k, v in p["contacts"].items()))
+        print(f"dials {p['dials']}, live answers {p['answers']}; " + ", ".join(f"{k} {v}" for k, v in p["outcomes"].items()))
+        for w in p["abandon_windows"]:
+            print(f"abandons {w['window']}: {w['abandons']}/{w['answers']} ({w['rate']:.1%}; limit {p['abandon_limit']:.0%})")
+        return 0
+
+    return _in_session(args, work)
+
+
+def _list(args: argparse.Namespace) -> int:
+    async def work(s: AsyncSession) -> int:
+        for c in await campaigns.list_campaigns(s):
+            print(f"{c['campaign_id']}\t{c['status']}\t{c['mode']}\t{c['queue']}\t{c['name']}")
+        return 0
+
+    return _in_session(args, work)
 
 
 def _check_list(args: argparse.Namespace) -> int:

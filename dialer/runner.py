@@ -661,12 +661,21 @@ class CampaignSupervisor:
         elif runner is not None and action == "stop":
             runner.stop()
 
-    async def resume_running(self) -> None:
-        """At start-up: a runner for every campaign the CRM says is running."""
+    async def sync(self) -> None:
+        """Bring the runners in line with the statuses in the CRM (at start-up, then every few
+        seconds: `callcenter campaign start|pause|resume|stop` only writes the CRM)."""
         async with self._sessions() as session:
-            ids = (await session.execute(select(m.Campaign.id).where(m.Campaign.status == "running"))).scalars().all()
-        for campaign_id in ids:
-            await self._start(campaign_id)
+            statuses = dict((await session.execute(select(m.Campaign.id, m.Campaign.status))).all())
+        for campaign_id, status in statuses.items():
+            runner = self.runners.get(campaign_id)
+            if status == "running" and (runner is None or runner.stopped):
+                await self._start(campaign_id)
+            elif runner is not None and status == "running" and not runner.running:
+                runner.resume()
+            elif runner is not None and status == "paused" and runner.running:
+                runner.pause()
+            elif runner is not None and status == "done" and not runner.stopped:
+                runner.stop()
 
     async def _start(self, campaign_id: str) -> None:
         async with self._sessions() as session:
