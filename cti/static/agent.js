@@ -14,6 +14,10 @@
     $("error").textContent = "";
     try { await CC.act(action, params); } catch (e) { fail(e); }
   }
+  async function recording(action) {
+    $("error").textContent = "";
+    try { await CC.api("POST", `/api/v1/calls/${encodeURIComponent(call.call_id)}/recording/${action}`); } catch (e) { fail(e); }
+  }
   function dl(target, rows) {
     target.replaceChildren();
     for (const [k, v, cls] of rows) { target.append(CC.el("dt", {}, k), CC.el("dd", cls ? { class: cls } : {}, v ?? "–")); }
@@ -43,7 +47,9 @@
       ["Queue", call.queue], ["Priority class", call.priority_class, call.priority_class === "vip" ? "vip" : ""],
       ["Waited", CC.fmtS(call.waited_s)], ["IVR", (call.ivr_flow || "") + " " + (call.ivr_path || []).join(" › ")],
       ["IVR inputs", (call.ivr_inputs || []).map(([n, v]) => `${n}=${v}`).join(", ")],
-      ["Routing", call.routing_summary], ["Recording", call.recording_id],
+      ["Routing", call.routing_summary],
+      ["Recording", call.recording_id && (call.recording_id + (call.recording_paused ? " (paused)" : "")),
+       call.recording_paused ? "bad" : ""],
     ]);
     const c = call.customer;
     dl($("pop-customer"), c ? [
@@ -58,6 +64,8 @@
     $("btn-unhold").disabled = call.state !== "held";
     $("btn-hangup").disabled = !["talking", "held", "ringing"].includes(call.state);
     $("btn-transfer").disabled = !["talking", "held"].includes(call.state);
+    $("btn-rec-pause").disabled = !["talking", "held"].includes(call.state) || !!call.recording_paused;
+    $("btn-rec-resume").disabled = !["talking", "held"].includes(call.state) || !call.recording_paused;
     $("btn-wrapup").disabled = !["ended", "wrap-up"].includes(call.state);
   }
   async function refreshStats() {
@@ -98,6 +106,8 @@
     CC.on("channel.held", (m) => setCall(m.call_id, { state: "held" }));
     CC.on("channel.unheld", (m) => setCall(m.call_id, { state: "talking" }));
     CC.on("recording.started", (m) => setCall(m.call_id, { recording_id: m.recording_id }));
+    CC.on("recording.paused", (m) => { setCall(m.call_id, { recording_paused: true }); log(`recording paused by ${m.by}`); });
+    CC.on("recording.resumed", (m) => { setCall(m.call_id, { recording_paused: false }); log(`recording resumed by ${m.by}`); });
     CC.on("call.transferred", (m) => log(`transferred ${m.call_id} to ${m.target}`));
     CC.on("call.ended", (m) => { setCall(m.call_id, { state: "ended" }); log(`call ${m.call_id} ended (${m.hangup_side})`); });
     CC.on("agent.wrap-up-ended", (m) => { setCall(m.call_id, { disposition: m.disposition }); });
@@ -113,6 +123,9 @@
     $("btn-hold").onclick = () => act("hold", { call_id: call.call_id });
     $("btn-unhold").onclick = () => act("unhold", { call_id: call.call_id });
     $("btn-hangup").onclick = () => act("hangup", { call_id: call.call_id });
+    // Not WebSocket actions: the recordings API (cti/recordings.py); the recorder answers with recording.paused/resumed.
+    $("btn-rec-pause").onclick = () => recording("pause");
+    $("btn-rec-resume").onclick = () => recording("resume");
     $("btn-transfer").onclick = () => act("transfer", { call_id: call.call_id, kind: $("xfer-kind").value,
                                                         to: $("xfer-to").value, target: $("xfer-target").value });
     $("btn-wrapup").onclick = async () => {
