@@ -127,6 +127,15 @@ class World:
                     assert (call.key, call.seq) < (other.key, other.seq)
                     other_head = e.config.head_start(other.priority_class, other.priority)
                     assert call.enqueued_at - other.enqueued_at <= head - other_head + 1e-9
+        # An announced position counts the waiting calls with the same queue and requirements
+        # that rank ahead (the index answers by bisection; this is the scan it must agree with).
+        for m in (m for m in out if isinstance(m, ev.Announce)):
+            me = e.calls[m.call_id]
+            ahead = [
+                c for c in e.calls.values()
+                if c.state == WAITING and c.queue == me.queue and c.reqs == me.reqs and (c.key, c.seq) < (me.key, me.seq)
+            ]
+            assert m.position == len(ahead)
         # A ready agent never sits next to a waiting call it could take.
         waiting = [c for c in e.calls.values() if c.state == WAITING]
         for a in e.agents.values():
