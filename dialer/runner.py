@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import time
 import uuid
 from collections import Counter
@@ -133,7 +134,13 @@ class _Settle:
 
 @dataclass(frozen=True, slots=True)
 class _Control:
-    action: str  # pause | resume | stop | preview
+    action: str  # pause | resume | stop
+
+
+@dataclass(frozen=True, slots=True)
+class _Preview:
+    agent_id: AgentId
+    contact_id: ContactId
 
 
 @dataclass(slots=True)
@@ -232,8 +239,7 @@ class CampaignRunner:
 
     def preview_accepted(self, agent_id: AgentId, contact_id: str) -> None:
         """Preview mode: the agent read the contact and asked for the call."""
-        self.state.agent_status(agent_id, AgentStatus.PREVIEWING, self._clock())
-        self.state.preview_accepted(agent_id, ContactId(contact_id))
+        self.submit(_Preview(agent_id, ContactId(contact_id)))
 
     async def run(self) -> None:
         ticker = asyncio.create_task(self._ticks(), name=f"dialer.{self.plan.campaign_id}.tick")
@@ -278,6 +284,9 @@ class CampaignRunner:
                 self.running = True
             case _Control(action="stop"):
                 self.stopped = True
+            case _Preview():
+                self.state.agent_status(msg.agent_id, AgentStatus.PREVIEWING, now)
+                self.state.preview_accepted(msg.agent_id, msg.contact_id)
             case AgentStateChanged() if msg.agent_id in self._agents:
                 self._agent_state(msg.agent_id, msg.new, now)
                 line = self.lines.get(msg.call_id or "")
@@ -415,7 +424,7 @@ class CampaignRunner:
                                  rule=f"campaign:{self.plan.campaign_id}", max_wait_s=None)
         await self._emit(CampaignCallQueued(
             campaign_id=self.plan.campaign_id, contact_id=c.contact_id, call_id=CallId(line.line_id), number=c.number,
-            name=c.name, customer_id=c.customer_id, script=settings.script.format_map(_Fields(c)),
+            name=c.name, customer_id=c.customer_id, script=render_script(settings.script, c),
             fields=tuple(sorted(c.fields.items())), at=now,
         ))
         await self._emit(CallQueued(call_id=CallId(line.line_id), channel_id=ChannelId(line.line_id), request=request,
@@ -523,14 +532,14 @@ class CampaignRunner:
 DNC_REASONS = frozenset({"global-dnc", "campaign-dnc", "opted-out"})
 
 
-class _Fields(dict[str, str]):
-    """`str.format_map` over a contact for the script: unknown names stay as they were written."""
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
-    def __init__(self, contact: Contact) -> None:
-        super().__init__(contact.fields, name=contact.name, number=contact.number)
 
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+def render_script(script: str, contact: Contact) -> str:
+    """The campaign's script with `{name}`, `{number}` and the list's columns filled in; anything
+    else is left as written (a script can never fail a live answer)."""
+    values = {**contact.fields, "name": contact.name, "number": contact.number}
+    return _PLACEHOLDER.sub(lambda mt: values.get(mt.group(1), mt.group(0)), script)
 
 
 # ---- the CRM side -----------------------------------------------------------------------------

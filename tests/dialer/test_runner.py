@@ -20,7 +20,8 @@ from crm import models as m
 from crm.db import make_engine, make_sessionmaker, upgrade
 from crm.outbox import Outbox
 from dialer import campaigns
-from dialer.runner import CampaignRunner, CrmStore, load_plan
+from dialer.contacts import Contact
+from dialer.runner import CampaignRunner, CampaignSupervisor, CrmStore, load_plan, render_script
 
 NOW = dt.datetime(2026, 3, 10, 15, 0, tzinfo=dt.UTC)  # a Tuesday: 11:00 in New York
 
@@ -57,14 +58,14 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def harness(tmp_path: Path, *, settings: dict[str, Any] | None = None, fail: bool = False, migrate: bool = True,
-                  agents: dict[str, ev.AgentState] | None = None) -> AsyncIterator[Harness]:
+                  agents: dict[str, ev.AgentState] | None = None, mode: str = "progressive") -> AsyncIterator[Harness]:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}")
     await upgrade(engine)
     sessions = make_sessionmaker(engine)
     async with sessions() as s:
-        await campaigns.create_campaign(s, "c", name="C", queue="out", caller_id="10086", now=NOW,
+        await campaigns.create_campaign(s, "c", name="C", queue="out", caller_id="10086", now=NOW, mode=mode,
                                         settings={"agents": ["1001"], "tick_s": 0.01, **(settings or {})})
-        await campaigns.import_contacts(s, "c", "id,phone,name\na,+1 212 555 0100,Ann\n")
+        await campaigns.import_contacts(s, "c", "id,phone,name,plan\na,+1 212 555 0100,Ann,gold\n")
         plan = await load_plan(s, "c", now=NOW)
     store_engine = engine
     if not migrate:  # the CRM is "down": a database with no tables at all
@@ -201,3 +202,66 @@ async def test_load_plan_rebuilds_history_and_the_dnc_snapshot_from_the_crm(tmp_
     assert plan.rules.global_dnc == frozenset({"+8613900139000"})
     assert [a.outcome.value for a in plan.history["+12125550100"]] == ["abandoned"]
     assert plan.live_answers == ((NOW.timestamp() - 3600, True),)
+
+
+async def test_preview_dials_only_the_contact_the_agent_accepted(tmp_path: Path) -> None:
+    async with harness(tmp_path, mode="preview") as h:
+        await asyncio.sleep(0.05)
+        assert h.port.commands == []  # preview waits for the agent
+        h.runner.preview_accepted(ev.AgentId("1001"), "c:a")
+        await h.until(lambda: h.port.commands)
+        variables = dict(h.port.commands[0].variables)
+        assert (variables["CONTACT_ID"], variables["RESERVED_AGENT"]) == ("c:a", "1001")
+
+
+def test_the_script_is_filled_from_the_contact_and_never_fails() -> None:
+    contact = Contact(contact_id=ev.ContactId("c:a"), number="+12125550100", country="US",
+                      time_zones=("America/New_York",), name="Ann", fields={"plan": "gold"})
+    assert render_script("Hi {name}, your {plan} plan ({number}); {unknown} {", contact) == (
+        "Hi Ann, your gold plan (+12125550100); {unknown} {"
+    )
+
+
+async def test_the_supervisor_follows_the_statuses_in_the_crm(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}")
+    await upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    published: list[object] = []
+
+    async def publish(msg: object) -> None:
+        published.append(msg)
+
+    port = Port()
+    supervisor = CampaignSupervisor(sessions, port, CrmStore(outbox, sessions), publish,
+                                    agents=lambda: {ev.AgentId("1001"): ev.AgentState.NOT_READY})
+    try:
+        async with sessions() as s:
+            for cid in ("a", "b"):
+                await campaigns.create_campaign(s, cid, name=cid, queue="out", now=NOW, settings={
+                    "agents": ["1001"], "tick_s": 0.05,  # the real clock: a window open at any hour
+                    "compliance": {"calling_windows": {"US": {"weekdays": "mon-sun", "hours": "00:00-24:00"}}}})
+                await campaigns.import_contacts(s, cid, "phone\n+1 212 555 0100\n")
+            await campaigns.change_status(s, "a", "start")
+        await supervisor.sync()
+        assert list(supervisor.runners) == ["a"]
+        async with sessions() as s:
+            await campaigns.change_status(s, "a", "pause")
+        await supervisor.sync()
+        runner = supervisor.runners["a"]
+        async with asyncio.timeout(5):
+            while runner.running:  # noqa: ASYNC110 - the runner's own consumer applies the pause
+                await asyncio.sleep(0.01)
+        assert supervisor.snapshot("a") is not None and supervisor.snapshot("a")["state"] == "paused"
+        # An agent desktop's click arrives through the bus: the supervisor hands it to each runner.
+        supervisor.submit(ev.AgentStateChanged(agent_id=ev.AgentId("1001"), old=ev.AgentState.NOT_READY,
+                                               new=ev.AgentState.READY, at=0.0))
+        await supervisor.apply("a", "resume")
+        async with asyncio.timeout(5):
+            while not port.commands:  # noqa: ASYNC110 - the runner's ticks dial
+                await asyncio.sleep(0.01)
+        assert supervisor.snapshot("b") is None
+    finally:
+        await supervisor.close()
+        outbox.close()
+        await engine.dispose()
