@@ -160,3 +160,20 @@ async def test_the_composition_root_builds_the_service_from_settings_and_the_pol
     assert isinstance(start, StartRecording) and start.call_id == "c1"  # hr is never recorded, no announcement
     assert start.rx_file == str((settings.recordings_dir / "legs" / "c1-customer.wav").resolve())
     assert seen.queue.empty()
+
+
+def test_the_crm_entry_carries_the_checksum_and_the_paused_spans() -> None:
+    from callcenter.events import CallId, PausedSpan, RecordingId, RecordingProcessed
+    from recorder.adapter import crm_recording_payload
+
+    processed = RecordingProcessed(
+        call_id=CallId("c1"), recording_id=RecordingId("c1"), path="2026/11/22/c1.ogg", format="ogg",
+        sha256="ab" * 32, size_bytes=1234, duration_s=60.0, started_at=STARTED_AT,
+        paused_spans=(PausedSpan(start_s=5.0, end_s=12.5),), at=STARTED_AT + 61,
+    )
+    payload = crm_recording_payload(processed, retention_days=30, transcript="")
+    assert payload == {
+        "id": "c1", "call_id": "c1", "path": "2026/11/22/c1.ogg", "format": "ogg", "started_at": STARTED_AT,
+        "ended_at": STARTED_AT + 60.0, "duration_s": 60.0, "size_bytes": 1234, "transcript": None,
+        "delete_after": STARTED_AT + 30 * 86400, "sha256": "ab" * 32, "paused_spans": [[5.0, 12.5]],
+    }
