@@ -247,6 +247,11 @@ async def test_campaign_connects_retries_busy_and_skips_dnc_and_closed_windows(
             await asyncio.sleep(0.1)
         assert all(records[c].direction == "outbound" and records[c].agent_id in ("1001", "1002") for c in humans)
         assert all(records[c].queue == QUEUE for c in humans)
+        async with r.db.connect() as conn:
+            types = (await conn.execute(select(m.CallEvent.type).where(m.CallEvent.call_id == humans[0])
+                                        .order_by(m.CallEvent.seq))).scalars().all()
+        assert types[0] == "campaign.dial-attempted"
+        assert {"call.arrived", "campaign.call-queued", "call.queued", "campaign.attempt-ended", "call.ended"} <= set(types)
 
 
 async def test_a_live_answer_no_agent_takes_within_2_s_hears_the_message_and_counts_as_abandoned(
