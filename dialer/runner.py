@@ -24,7 +24,9 @@ through `publish` (the bus): decisions, attempts, and the ACD's inputs for live 
   `[outbound-abandon]`, which plays the identification message: an abandon, in every window. A
   callee who hangs up while waiting is counted as an abandon too (the conservative reading).
 * **Retry**: each attempt's end is appended to the number's history and the contact goes back to
-  the queue at `check(...).next_allowed_at` (retry delay, window, lock-out), or leaves it.
+  the queue at `check(...).next_allowed_at` (retry delay, window, lock-out), or leaves it. An
+  agent's `CallbackRequested` for a connected call (during it or in wrap-up) turns that attempt's
+  outcome into `callback` at the customer's time.
 * **Agents**: the ACD's agent states become the pacer's (READY free, offered / on a call /
   outbound talking, wrap-up, anything else away), so inbound calls on blended agents take them
   from the pacer. An agent the pacer reserved for a line stays reserved until that line ends.
@@ -41,7 +43,7 @@ import logging
 import re
 import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -55,6 +57,7 @@ from callcenter.events import (
     AgentStateChanged,
     AttemptEnded,
     CallAbandoned,
+    CallbackRequested,
     CallEnded,
     CallId,
     CallQueued,
@@ -86,7 +89,8 @@ logger = logging.getLogger(__name__)
 Publish = Callable[[object], Awaitable[None]]
 CAMPAIGN_PRIORITY = 1000  # seconds of head start: a live answer goes before any waiting call
 HISTORY_DAYS = 31  # the 30-day abandon window and the lock-out fit in it
-SETTLE_S = 1.0  # a call that ended while ringing waits this long for its OriginateResponse
+SETTLE_S = 1.0
+RECENT_CALLS = 1000  # connected calls remembered after they end, for the wrap-up's callback request  # a call that ended while ringing waits this long for its OriginateResponse
 _AGENT_STATUS = {
     AgentState.READY: AgentStatus.FREE,
     AgentState.RESERVED: AgentStatus.TALKING,
@@ -114,7 +118,8 @@ class AttemptStore(Protocol):
 
 
 def is_runner_input(msg: object) -> bool:
-    return isinstance(msg, AgentStateChanged | UserEventReceived | OriginateFailed | CallEnded | CallQueued)
+    return isinstance(msg, AgentStateChanged | UserEventReceived | OriginateFailed | CallEnded | CallQueued
+                      | CallbackRequested)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +158,8 @@ class _Line:
     answered_at: float = 0.0
     queued: bool = False
     grace: asyncio.TimerHandle | None = None
+    ended_at: float | None = None
+    attempt: Attempt | None = None  # the history entry of a connected call (a callback replaces it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +214,7 @@ class CampaignRunner:
         self._attempts: Counter[str] = Counter(plan.attempts)
         self._acd_state: dict[AgentId, AgentState] = {}
         self.lines: dict[str, _Line] = {}
+        self._recent: OrderedDict[str, _Line] = OrderedDict()
         now = clock()
         for agent_id, acd_state in (agents or {}).items():
             if agent_id in self._agents:
@@ -303,6 +311,9 @@ class CampaignRunner:
                     await self._ended(line, _FAILED_REASONS.get(msg.reason, Outcome.FAILED), now)
             case CallEnded() if msg.call_id in self.lines:
                 await self._call_ended(self.lines[msg.call_id], now)
+            case CallbackRequested() if msg.call_id in self.lines or msg.call_id in self._recent:
+                line = self.lines.get(msg.call_id or "") or self._recent[msg.call_id or ""]
+                await self._callback(line, msg.not_before, now)
             case CallQueued() if msg.call_id not in self.lines:
                 self.state.inbound_arrived(now)  # blended agents: inbound comes first
             case _GraceExpired() if msg.line_id in self.lines:
@@ -462,8 +473,31 @@ class CampaignRunner:
                 self._timers.discard(line.grace)
             await self._abandon(line, now, redirect=False)
         elif line.state == "connected":
-            await self._store.attempt(self._payload(line, outcome=Outcome.HUMAN, ended_at=now))
+            line.ended_at = now
+            outcome = line.attempt.outcome if line.attempt is not None else Outcome.HUMAN  # or a callback by now
+            await self._store.attempt(self._payload(line, outcome=outcome, ended_at=now))
+            self._recent[line.line_id] = line  # the agent may still ask for a callback in wrap-up
+            while len(self._recent) > RECENT_CALLS:
+                self._recent.popitem(last=False)
         self.lines.pop(line.line_id, None)
+
+    async def _callback(self, line: _Line, not_before: float | None, now: float) -> None:
+        """The agent asked for the customer to be called back: the connected attempt's outcome
+        becomes `callback` (its own cap and the customer's time apply, not the live answer's)."""
+        history = self._history.get(line.contact.number, [])
+        if line.attempt is None or line.attempt not in history:
+            return
+        when = max(not_before or now, now)
+        at = history.index(line.attempt)
+        line.attempt = history[at] = Attempt(self.plan.campaign_id, line.attempt.at, Outcome.CALLBACK, callback_at=when)
+        self.counts[Outcome.HUMAN.value] -= 1
+        self.counts[Outcome.CALLBACK.value] += 1
+        c = line.contact
+        logger.info("campaign %s contact %s: callback requested for %.0f", self.plan.campaign_id, c.contact_id, when)
+        await self._store.attempt(self._payload(line, outcome=Outcome.CALLBACK, ended_at=line.ended_at))
+        await self._emit(AttemptEnded(campaign_id=self.plan.campaign_id, contact_id=c.contact_id,
+                                      outcome=Outcome.CALLBACK.value, call_id=CallId(line.line_id), at=now))
+        await self._requeue(c, now)
 
     async def _command(self, command: object, line: _Line) -> None:
         try:
@@ -481,16 +515,23 @@ class CampaignRunner:
             self.lines.pop(line.line_id, None)
         self._release(line, now)
         self.counts[outcome.value] += 1
-        self._history.setdefault(c.number, []).append(Attempt(self.plan.campaign_id, now, outcome))
+        line.attempt = Attempt(self.plan.campaign_id, now, outcome)
+        self._history.setdefault(c.number, []).append(line.attempt)
         await self._store.attempt(self._payload(line, outcome=outcome, ended_at=None if keep else now))
         await self._emit(AttemptEnded(campaign_id=self.plan.campaign_id, contact_id=c.contact_id, outcome=outcome.value,
                                       call_id=CallId(line.line_id), at=now))
-        decision = check(c, self.plan.rules, History(tuple(self._history[c.number]), ()), now, agent_reserved=True)
+        await self._requeue(c, now)
+
+    async def _requeue(self, c: Contact, now: float) -> None:
+        """Back in the queue for when compliance would next allow it, or out of the campaign."""
+        history = self._history[c.number]
+        decision = check(c, self.plan.rules, History(tuple(history), ()), now, agent_reserved=True)
         if decision.next_allowed_at is not None:
             self.queue.push(c, decision.next_allowed_at)
             status = "pending"
         else:
-            status = "done" if outcome is Outcome.HUMAN else "failed"
+            reached = any(a.outcome is Outcome.HUMAN and a.campaign_id == self.plan.campaign_id for a in history)
+            status = "done" if reached else "failed"
         await self._store.contact_done(c.contact_id, status=status, attempts=self._attempts[c.contact_id],
                                        next_at=decision.next_allowed_at)
 

@@ -183,6 +183,34 @@ async def test_a_callee_who_hangs_up_while_waiting_for_an_agent_counts_as_an_aba
         assert h.runner.snapshot()["abandon_windows"][2] == {"window": "live-1h", "answers": 1, "abandons": 1, "rate": 1.0}
 
 
+async def test_a_callback_the_agent_asks_for_turns_the_answer_into_a_callback_at_the_customers_time(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path) as h:
+        await h.until(lambda: h.port.commands)
+        line_id = ev.CallId(h.port.commands[0].request_id)
+        for name, fields in (("AmdResult", (("Status", "HUMAN"),)), ("AcdWaiting", ())):
+            h.runner.submit(ev.UserEventReceived(call_id=line_id, channel_id=None, name=name, fields=fields, at=0.0))
+        h.runner.submit(ev.AgentStateChanged(agent_id=ev.AgentId("1001"), old=ev.AgentState.RESERVED,
+                                             new=ev.AgentState.ON_CALL, call_id=line_id, at=0.0))
+        h.runner.submit(ev.CallEnded(call_id=line_id, at=0.0))
+        h.runner.submit(ev.AgentStateChanged(agent_id=ev.AgentId("1001"), old=ev.AgentState.ON_CALL,
+                                             new=ev.AgentState.WRAP_UP, call_id=line_id, at=0.0))
+        await h.until(lambda: [a.outcome for a in h.facts(ev.AttemptEnded)] == ["human"])
+        # In wrap-up, the customer asked to be called in two hours.
+        h.runner.submit(ev.CallbackRequested(call_id=line_id, agent_id=ev.AgentId("1001"), number="+12125550100",
+                                             not_before=h.clock[0] + 7200, at=0.0))
+        await h.until(lambda: [a.outcome for a in h.facts(ev.AttemptEnded)] == ["human", "callback"])
+        h.runner.submit(ev.AgentStateChanged(agent_id=ev.AgentId("1001"), old=ev.AgentState.WRAP_UP,
+                                             new=ev.AgentState.READY, at=0.0))
+        h.clock[0] += 7199
+        await asyncio.sleep(0.05)
+        assert len(h.port.commands) == 1  # not before the customer's time
+        h.clock[0] += 1
+        await h.until(lambda: len(h.port.commands) == 2)
+        assert h.runner.snapshot()["outcomes"] == {"callback": 1}
+
+
 async def test_load_plan_rebuilds_history_and_the_dnc_snapshot_from_the_crm(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}")
     await upgrade(engine)
