@@ -373,6 +373,8 @@ async def change_status(session: AsyncSession, campaign_id: str, action: str) ->
                                        .where(m.CampaignContact.campaign_id == campaign_id))).scalar_one()
         if count == 0:
             raise CampaignError("invalid-state", f"campaign {campaign_id}: can't start a campaign without contacts")
+        if not parse_settings(campaign.settings).agents:
+            raise CampaignError("invalid-state", f"campaign {campaign_id}: can't start a campaign without agents (settings.agents)")
     campaign.status = target
     await session.commit()
     logger.info("campaign %s: %s -> %s", campaign_id, action, target)

@@ -728,9 +728,13 @@ class CampaignSupervisor:
                 runner.stop()
 
     async def _start(self, campaign_id: str) -> None:
-        async with self._sessions() as session:
-            plan = await load_plan(session, campaign_id, now=dt.datetime.fromtimestamp(self._clock(), dt.UTC))
-        runner = CampaignRunner(plan, self._port, self._store, self._publish, agents=self._agents(), clock=self._clock)
+        try:
+            async with self._sessions() as session:
+                plan = await load_plan(session, campaign_id, now=dt.datetime.fromtimestamp(self._clock(), dt.UTC))
+            runner = CampaignRunner(plan, self._port, self._store, self._publish, agents=self._agents(), clock=self._clock)
+        except Exception:  # the database, or a campaign edited into an invalid state: the others go on
+            logger.exception("campaign %s: runner not started", campaign_id)
+            return
         old = self._tasks.pop(campaign_id, None)
         if old is not None:
             old.cancel()

@@ -89,6 +89,11 @@ async def test_status_follows_start_pause_resume_stop(db: async_sessionmaker[Asy
             await svc.change_status(s, "retention", "start")
         assert str(empty.value) == "campaign retention: can't start a campaign without contacts"
         await svc.import_contacts(s, "retention", LIST)
+        await svc.create_campaign(s, "nobody", name="N", queue="q", now=NOW)
+        await svc.import_contacts(s, "nobody", LIST)
+        with pytest.raises(svc.CampaignError) as no_agents:
+            await svc.change_status(s, "nobody", "start")
+        assert str(no_agents.value) == "campaign nobody: can't start a campaign without agents (settings.agents)"
         seen = [(await svc.change_status(s, "retention", a)).status for a in ("start", "pause", "resume", "stop")]
         assert seen == ["running", "paused", "running", "done"]
         with pytest.raises(svc.CampaignError) as late:
