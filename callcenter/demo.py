@@ -4,6 +4,8 @@ agents, the whole control plane, an SQLite CRM and the web UI, on one event loop
 * The CRM is created, migrated and seeded (3,000 subscribers, agents 1001..1012, a supervisor)
   on the first start in the data directory; the demo password is generated then and kept in
   `<data_dir>/demo-password.txt`, so every later start prints the same.
+* The supervisor's phone is PJSIP/9001 (enter it on the supervisor page): listen / whisper /
+  barge ring it, it picks up after a second and ChanSpy joins the agent's call.
 * Agent 1001 is the person at the keyboard: their emulated phone rings until they press Answer on
   the desktop, which sends the same SIP NOTIFY `Event: talk` (AMI PJSIPNotify) a real phone gets
   in production. Agents 1002.. are simulated: they log in and go ready on their own, their phones
@@ -47,6 +49,7 @@ from callcenter.settings import Settings
 logger = logging.getLogger(__name__)
 
 HUMAN_AGENT = "1001"
+SUPERVISOR_PHONE = "9001"  # rung by listen / whisper / barge; picks up after a second
 PASSWORD_FILE = "demo-password.txt"  # noqa: S105 (a file name)
 VOICE_CHOICES = ("technical_support", "representative", "talk_to_an_agent")
 HOTLINE_TZ = ZoneInfo("Asia/Shanghai")
@@ -54,7 +57,7 @@ HOTLINE_TZ = ZoneInfo("Asia/Shanghai")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--agents", type=int, default=5,
-                   help="agents, the person's (1001) included (default 5; at most the phones in asterisk_conf/pjsip.conf)")
+                   help="agents, the person's (1001) included (default 5; at most 12, the seeded CRM's agents)")
     p.add_argument("--rate", type=float, default=4.0, help="calls per minute (default 4)")
     p.add_argument("--speed", type=float, default=1.0, help="emulated time runs this many times faster (default 1)")
     p.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0 = until Ctrl-C)")
@@ -172,6 +175,7 @@ class Demo:
         self.stop = asyncio.Event()
         self.placed = 0
         self._emulator_stopped = False
+        self.crm_agents: set[str] = set()  # the CRM's agent accounts (role agent)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -230,6 +234,7 @@ class Demo:
                 print("callcenter demo: creating the CRM (3,000 subscribers) ...", flush=True)
                 await seed_demo(engine, now=dt.datetime.now(dt.UTC), agent_password=password)
             async with engine.begin() as conn:
+                self.crm_agents = set((await conn.execute(select(m.Agent.id).where(m.Agent.role == "agent"))).scalars())
                 rows = (
                     await conn.execute(
                         select(m.CustomerPhone.number, m.Customer.tier, m.Customer.language)
@@ -260,10 +265,16 @@ class Demo:
                                            seed=self.args.seed))
         await emulator.start()
         stack.push_async_callback(self._stop_emulator, emulator)
-        phones = sorted(e for e in emulator.pbx.endpoint_contexts if e.isdigit())
-        if self.args.agents > len(phones):
-            raise ConfigError(f"--agents has value {self.args.agents}; asterisk_conf/pjsip.conf has {len(phones)} agent phones")
+        # Agents 1001, 1002, ... each need a phone in pjsip.conf (1001..1050) and a CRM account (the
+        # seeded CRM has 1001..1012).
+        usable = 0
+        while (agent := str(1001 + usable)) in emulator.pbx.endpoint_contexts and agent in self.crm_agents:
+            usable += 1
+        if self.args.agents > usable:
+            raise ConfigError(f"--agents has value {self.args.agents}; at most {usable} (agents 1001.. need a phone in"
+                              f" asterisk_conf/pjsip.conf and an account in the CRM)")
         emulator.set_endpoint(HUMAN_AGENT, answer=False, talk_s=None)
+        emulator.set_endpoint(SUPERVISOR_PHONE, answer=True, answer_after_s=1.0, talk_s=None)
         for n in range(1, self.args.agents):
             emulator.set_endpoint(str(1001 + n), answer=True, answer_after_s=round(self.rng.uniform(1.0, 3.0), 1),
                                   talk_s=None)
@@ -330,7 +341,8 @@ class Demo:
                     "",
                     f"callcenter demo is running: {url}",
                     f"  agent desktop  {url}/            user agent{HUMAN_AGENT}   password {password}",
-                    f"  supervisor     {url}/supervisor  user supervisor  password {password}",
+                    f"  supervisor     {url}/supervisor  user supervisor  password {password}"
+                    f"  (phone PJSIP/{SUPERVISOR_PHONE} for listen / whisper / barge)",
                     f"  wallboard      {url}/wallboard",
                     f"  health         {url}/status      API docs {url}/api/docs",
                     f"  {self.args.agents - 1} simulated agents, {self.args.rate:g} calls/min, speed x{self.args.speed:g};"

@@ -191,6 +191,21 @@ async def dial(pbx: Pbx, ch: LiveChannel, data: str) -> bool:
     return False
 
 
+CHANSPY_OPTIONS = frozenset("qwBE")  # quiet, whisper, barge, exit when the spied channel hangs up
+
+
+async def chan_spy(pbx: Pbx, ch: LiveChannel, data: str) -> bool:
+    args = split_args(data)
+    options = args[1] if len(args) > 1 else ""
+    unknown = sorted(set(options) - CHANSPY_OPTIONS)
+    if unknown:
+        raise DialplanError(f"ChanSpy option {unknown[0]!r} is not emulated (only q, w, B, E)")
+    await pbx.chan_spy(ch, args[0], quiet="q" in options, exit_after="E" in options)
+    if ch.hungup:
+        raise ChannelHungUp
+    return False
+
+
 async def agi(pbx: Pbx, ch: LiveChannel, data: str) -> bool:
     args = split_args(data)
     location = (ch.context, ch.exten, ch.priority)
@@ -278,6 +293,7 @@ APPLICATIONS: dict[str, App] = {
     "AMD": amd,
     "Answer": answer,
     "Background": background,
+    "ChanSpy": chan_spy,
     "Dial": dial,
     "Echo": echo,
     "ExecIf": exec_if,

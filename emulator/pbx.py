@@ -114,6 +114,7 @@ class LiveChannel(Channel):
     dial_peer: LiveChannel | None = None  # the channel this one is dialling / bridged to by Dial
     started_at_call: float = 0.0
     survives_bridge: bool = False  # an attended transfer's Local channel outlives its transferer
+    spying: LiveChannel | None = None  # ChanSpy: the channel this one listens to
 
 
 @dataclass(slots=True)
@@ -593,12 +594,49 @@ class Pbx:
         return ch.voice
 
     def _peer_voice(self, ch: LiveChannel) -> audio.Samples:
+        if ch.spying is not None:  # a spy hears both sides of the spied call
+            return audio.mix(self._voice(ch.spying), self._peer_voice(ch.spying))
         for s_ch in self.channels.values():
             if s_ch is not ch and s_ch.dial_peer is ch:
                 return self._voice(s_ch)
         if ch.dial_peer is not None:
             return self._voice(ch.dial_peer)
         return audio.silence(0.0)
+
+    async def chan_spy(self, spy: LiveChannel, prefix: str, *, quiet: bool, exit_after: bool) -> None:
+        """ChanSpy: listen to the first other channel whose name starts with `prefix` (case does
+        not matter), scanning once a second until there is one; spying ends when either channel
+        hangs up (ChanSpyStart / ChanSpyStop around it). Without `exit_after` (option E) the spy
+        goes back to scanning afterwards, as app_chanspy does, until the spy hangs up.
+
+        The spy's MixMonitor hears the spied channel and its bridge peer mixed. Whisper (w) and
+        barge (B) change who hears the spy; the emulator does not add the spy's voice to the
+        spied call's recordings."""
+        if spy.state != UP:
+            self.answer(spy)
+        while True:
+            spyee = next((c for c in self.channels.values() if c is not spy and not c.hungup and c.spying is None
+                          and c.name.lower().startswith(prefix.lower())), None)
+            if spyee is None:
+                await self.clock.sleep(1.0)
+                continue
+            if not quiet:
+                await self.play(spy, "beep", None)
+                if spyee.hungup:
+                    continue
+            spy.spying = spyee
+            spy.bridged_spans.append([self.clock.now(), -1.0])
+            self.emit(AmiEvent("ChanSpyStart", "call", [*snapshot(spy, "Spyer"), *snapshot(spyee, "Spyee")]))
+            try:
+                await spyee.ended.wait()
+            finally:
+                spy.spying = None
+                spy.bridged_spans[-1][1] = self.clock.now()
+                # The spyee's snapshot is gone from the cache once it has hung up: Spyer block only.
+                self.emit(AmiEvent("ChanSpyStop", "call", [
+                    *snapshot(spy, "Spyer"), *([] if spyee.hungup else snapshot(spyee, "Spyee"))]))
+            if exit_after:
+                return
 
     # ----------------------------------------------------------------------------------------
     # calls into and out of the PBX

@@ -54,6 +54,8 @@ OPTIONAL = {
     "DialEnd": set(SNAPSHOT),
     "OriginateResponse": {"Context", "Exten", "Application", "Data"},  # one pair or the other
     "UserEvent": set(SNAPSHOT),  # the UserEvent action (main/manager.c:6479) has no channel
+    # manager_channels.c channel_chanspy_stop_cb: no Spyee block once the spied channel is gone
+    "ChanSpyStop": set(prefixed("Spyee", SNAPSHOT)),
 }
 # Events written straight to the requesting session: no Privilege line (or Asterisk's own).
 PRIVILEGE = {"CoreShowChannel": None, "CoreShowChannelsComplete": None, "StatusComplete": None, "Status": "Call",
@@ -145,6 +147,22 @@ async def run_scenarios(emulator: Emulator, probe: AmiProbe, tmp_path: Path) -> 
     await probe.wait_event("BlindTransfer")
     await probe.wait_event("Hangup", Channel=a.channel)
     await probe.action("Hangup", Channel=b.channel)
+    # 4. A supervisor listens to an agent's call (ChanSpy through [cc-spy]) until the call ends;
+    #    the agent's phone was answered with PJSIPNotify.
+    emulator.set_endpoint("1002", answer=False, talk_s=None)
+    emulator.set_endpoint("9001", answer_after_s=0.2, talk_s=None)
+    c = emulator.place_call({"ani": "3", "dnis": "10086"})
+    await probe.wait_event("MusicOnHoldStart", Channel=c.channel)
+    await probe.action("Setvar", Channel=c.channel, Variable="ACD_AGENT_INTERFACE", Value="PJSIP/1002")
+    await probe.action("Redirect", Channel=c.channel, Context="acd-connect", Exten="s", Priority="1")
+    spied = (await probe.wait_event("DialState", Channel=c.channel)).get("DestChannel") or ""
+    await probe.action("PJSIPNotify", Endpoint="1002", Variable="Event=talk")
+    await probe.wait_event("BridgeEnter", Channel=c.channel)
+    await probe.action("Originate", Channel="PJSIP/9001", Context="cc-spy", Exten="s", Priority="1", Async="true",
+                       Variable=f"CC_SPY_CHANNEL={spied},CC_SPY_OPTIONS=qE")
+    await probe.wait_event("ChanSpyStart", SpyeeChannel=spied)
+    await emulator.far_end_hangup(c.channel)
+    await probe.wait_event("ChanSpyStop")
     await probe.action("UserEvent", UserEvent="Done")
     async with asyncio.timeout(10):
         await emulator.wait_idle()
@@ -166,7 +184,7 @@ async def test_every_event_matches_the_20_20_1_spec(make_emulator, ami_probe, sp
             "MusicOnHoldStop", "Hold", "Unhold", "DTMFBegin", "DTMFEnd", "MixMonitorStart", "MixMonitorStop", "MixMonitorMute",
             "HangupRequest", "SoftHangupRequest", "Hangup", "OriginateResponse", "UserEvent", "LocalBridge",
             "BlindTransfer", "AttendedTransfer", "CoreShowChannel", "CoreShowChannelsComplete", "Status",
-            "StatusComplete", "FullyBooted"}
+            "StatusComplete", "FullyBooted", "ChanSpyStart", "ChanSpyStop"}
     assert must <= set(seen), f"not exercised: {sorted(must - set(seen))}"
 
 

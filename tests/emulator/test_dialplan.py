@@ -54,6 +54,10 @@ def test_the_production_dialplan_loads_with_the_call_path_contexts() -> None:
     assert dialplan.resolve_priority("acd-wait", "s", "loop") == 4
     assert dialplan.globals["ACD_FALLBACK_TIMEOUT"] == "120"
     assert dialplan.find("acd-wait", "fallback", 1) is not None
+    spy = dialplan.find("cc-spy", "s", 2)  # what cti/supervisor.py's spy_command originates into
+    assert spy is not None and (spy.app, spy.data) == ("ChanSpy", "${CC_SPY_CHANNEL},${CC_SPY_OPTIONS}")
+    agent = dialplan.find("cc-agent", "1042", 1)
+    assert agent is not None and (agent.app, agent.data) == ("Dial", "PJSIP/${EXTEN},30")
 
 
 def test_an_unknown_application_is_an_error_naming_file_and_line() -> None:

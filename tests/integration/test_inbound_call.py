@@ -326,3 +326,53 @@ async def test_pjsipnotify_errors_are_asterisks(emulator, ami_probe) -> None:
         assert (reply.get("Response"), reply.get("Message")) == ("Error", message), headers
     ok = await probe.action("PJSIPNotify", Endpoint="PJSIP/1001", Variable="Event=talk")
     assert ok.get("Message") == "NOTIFY sent"  # a ringing-free phone ignores it; the prefix is stripped
+
+
+@pytest.mark.parametrize("announce", [True, False])
+async def test_the_recording_announcement_plays_before_the_agent_rings(make_emulator, ami_probe, announce: bool) -> None:
+    emulator: Emulator = await make_emulator(agi_port=1, clock_scale=10.0)
+    probe: AmiProbe = await ami_probe(emulator)
+    emulator.set_endpoint("1003", answer_after_s=0.2, talk_s=None)
+    call = emulator.place_call({"ani": "13800138000", "dnis": "10086", "talk_s": 2.0})
+    await probe.wait_event("MusicOnHoldStart", Channel=call.channel)
+    if announce:  # what the recorder sets when the caller must be told
+        await probe.action("Setvar", Channel=call.channel, Variable="RECORDING_ANNOUNCE", Value="1")
+    await probe.action("Setvar", Channel=call.channel, Variable="ACD_AGENT_INTERFACE", Value="PJSIP/1003")
+    mark = len(probe.messages)
+    await probe.action("Redirect", Channel=call.channel, Context="acd-connect", Exten="s", Priority="1")
+    dial = await probe.wait_event("DialBegin", Channel=call.channel)
+    after = probe.messages[mark:]
+    plays = [m for m in after if m.name == "Newexten" and m.get("Channel") == call.channel
+             and m.get("Application") == "Playback"]
+    if announce:
+        assert [m.get("AppData") for m in plays] == ["conf-now-recording"]  # the [globals] placeholder
+        assert after.index(plays[0]) < after.index(dial)
+        status = [m for m in after if m.name == "VarSet" and m.get("Variable") == "PLAYBACKSTATUS"]
+        assert [m.get("Value") for m in status] == ["SUCCESS"] and after.index(status[0]) < after.index(dial)
+    else:
+        assert plays == []
+    await probe.wait_event("Hangup", Channel=call.channel)
+
+
+async def test_an_attended_transfer_to_an_agent_rings_their_phone(make_emulator, ami_probe) -> None:
+    # [cc-agent]: Atxfer to <extension>@cc-agent dials PJSIP/<extension>; when the first agent
+    # hangs up, the caller is with the second.
+    emulator: Emulator = await make_emulator(agi_port=1, clock_scale=10.0)
+    probe: AmiProbe = await ami_probe(emulator)
+    emulator.set_endpoint("1001", answer_after_s=0.2, talk_s=None)
+    emulator.set_endpoint("1042", answer_after_s=0.5, talk_s=None)
+    call = emulator.place_call({"ani": "13800138000", "dnis": "10086", "talk_s": 30.0})
+    await probe.wait_event("MusicOnHoldStart", Channel=call.channel)
+    await probe.action("Setvar", Channel=call.channel, Variable="ACD_AGENT_INTERFACE", Value="PJSIP/1001")
+    await probe.action("Redirect", Channel=call.channel, Context="acd-connect", Exten="s", Priority="1")
+    first = (await probe.wait_event("DialBegin", Channel=call.channel)).get("DestChannel") or ""
+    await probe.wait_event("BridgeEnter", Channel=call.channel)
+    reply = await probe.action("Atxfer", Channel=first, Exten="1042", Context="cc-agent")
+    assert reply.get("Message") == "Atxfer successfully queued"
+    second = (await probe.wait_event("DialBegin", DestChannel="PJSIP/1042-.*")).get("DestChannel") or ""
+    await probe.wait_event("DialEnd", DestChannel=second, DialStatus="ANSWER")
+    await emulator.far_end_hangup(first)
+    transfer = await probe.wait_event("AttendedTransfer")
+    assert transfer.get("TransfereeChannel") == call.channel and transfer.get("TransferTargetChannel") == second
+    await emulator.far_end_hangup(call.channel)
+    await probe.wait_event("Hangup", Channel=second)
