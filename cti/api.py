@@ -36,6 +36,8 @@ STATUS_OF = {
     "invalid-token": 401,
     "token-expired": 401,
     "token-revoked": 401,
+    "invalid-ticket": 401,
+    "ticket-expired": 401,
     "bad-credentials": 401,
     "forbidden": 403,
     "too-many-logins": 429,

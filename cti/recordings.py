@@ -16,6 +16,10 @@ address, `play` or `download`, the byte range and the status. A refused request 
 that exists is logged too (`refused`, status 404). Supervisors read the log at
 `GET /api/v1/recordings/audit`.
 
+Players that cannot send a header (an HTML `<audio>` element) ask `POST /api/v1/recordings/{id}/link`
+for a URL with a ticket: signed (HMAC-SHA256, a key made at start, so a restart voids them), good
+for one recording and TICKET_TTL_S, carrying who asked; its use is audited under that caller.
+
 Streaming: `GET /api/v1/recordings/{id}/audio` answers `Range: bytes=a-b`, `bytes=a-` and
 `bytes=-n` with 206 and `Content-Range`; no Range gives 200 with the whole file; an unsatisfiable,
 malformed or multi-part range gives 416 with `Content-Range: bytes */<size>`. `Accept-Ranges: bytes`
@@ -25,27 +29,34 @@ worker thread, so a long download never blocks the event loop.
 
 
 import asyncio
+import base64
+import binascii
 import dataclasses
+import hashlib
+import hmac
+import json
 import logging
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from callcenter import events as ev
 from callcenter.errors import DomainError
 from cti.api import claims_dependency
-from cti.auth import Authenticator, Claims
+from cti.auth import Authenticator, AuthError, Claims
 from cti.service import CtiService
 from recorder.index import AccessLogEntry, CatalogEntry, RecordingIndex
 
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 64 * 1024
+TICKET_TTL_S = 300.0
 MEDIA_TYPES = {"ogg": "audio/ogg", "mp3": "audio/mpeg", "flac": "audio/flac", "wav": "audio/wav"}
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 # The desktop's recording buttons -> the request the recorder's controller acts on.
@@ -85,6 +96,46 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")  # no "=": the ticket goes in a URL
+
+
+class Tickets:
+    """Short-lived, single-recording playback tickets (see the module docstring)."""
+
+    def __init__(self, clock: Callable[[], float], *, ttl_s: float = TICKET_TTL_S) -> None:
+        self._key = secrets.token_bytes(32)
+        self._clock = clock
+        self.ttl_s = ttl_s
+
+    def _sign(self, body: str) -> str:
+        return _b64(hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest())
+
+    def issue(self, claims: Claims, recording_id: str) -> tuple[str, float]:
+        expires = self._clock() + self.ttl_s
+        data = {"rid": recording_id, "sub": claims.agent_id, "usr": claims.username, "rol": claims.role, "exp": expires}
+        body = _b64(json.dumps(data, separators=(",", ":")).encode())
+        return f"{body}.{self._sign(body)}", expires
+
+    def verify(self, ticket: str, recording_id: str) -> Claims:
+        body, _, signature = ticket.partition(".")
+        bad = AuthError("invalid-ticket", f"the playback ticket is not valid for recording {recording_id!r}")
+        if not hmac.compare_digest(self._sign(body), signature):
+            raise bad
+        try:
+            data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+            claims = Claims(agent_id=ev.AgentId(str(data["sub"])), username=str(data["usr"]), role=str(data["rol"]),
+                            interface="", token_id="ticket", expires_at=float(data["exp"]))  # noqa: S106 (a label)
+            rid = str(data["rid"])
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise bad from None
+        if rid != recording_id:
+            raise bad
+        if claims.expires_at <= self._clock():
+            raise AuthError("ticket-expired", "the playback ticket has expired; ask for a new link")
+        return claims
+
+
 def may_see(claims: Claims, entry: CatalogEntry) -> bool:
     return claims.is_supervisor or (entry.agent_id is not None and entry.agent_id == claims.agent_id)
 
@@ -115,7 +166,9 @@ def build_recordings_router(
     clock: Callable[[], float] = time.time,
 ) -> APIRouter:
     router = APIRouter(tags=["recordings"])
-    Caller = Annotated[Claims, Depends(claims_dependency(auth))]
+    claims_of = claims_dependency(auth)
+    Caller = Annotated[Claims, Depends(claims_of)]
+    tickets = Tickets(clock)
     root = recordings_dir.resolve()
 
     def visible(claims: Claims, recording_id: str) -> CatalogEntry:
@@ -162,9 +215,20 @@ def build_recordings_router(
     async def recording(recording_id: str, claims: Caller) -> dict[str, Any]:
         return dataclasses.asdict(visible(claims, recording_id))
 
+    @router.post("/api/v1/recordings/{recording_id}/link",
+                 summary="A playback URL with a short-lived ticket, for players that cannot send a header")
+    async def link(recording_id: str, claims: Caller) -> dict[str, Any]:
+        visible(claims, recording_id)
+        ticket, expires = tickets.issue(claims, recording_id)
+        return {"url": f"/api/v1/recordings/{recording_id}/audio?ticket={ticket}", "expires_at": expires}
+
     @router.get("/api/v1/recordings/{recording_id}/audio",
                 summary="The audio, streamed with HTTP range requests; ?download=true to save it (audited)")
-    async def audio(recording_id: str, claims: Caller, request: Request, download: bool = False) -> Any:
+    async def audio(
+        recording_id: str, request: Request, download: bool = False, ticket: str | None = None,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Any:
+        claims = tickets.verify(ticket, recording_id) if ticket is not None else claims_of(authorization)
         entry = index.get(recording_id)
         if entry is None:
             raise _not_found(recording_id)

@@ -1,4 +1,4 @@
-// The supervisor view: queues, agents by state (force state, listen / whisper / barge), live calls.
+// The supervisor view: queues, agents by state (force state, listen / whisper / barge), live calls, recordings.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
@@ -49,6 +49,35 @@
     for (const c of await CC.api("GET", "/api/v1/calls")) calls[c.call_id] = c;
     renderQueues(await CC.api("GET", "/api/v1/queues")); renderAgents(); renderCalls();
   }
+  // Recordings: the latest, or transcript search; play through a short-lived link (an <audio>
+  // element cannot send the Authorization header); every playback is in the audit shown below.
+  async function recordings() {
+    $("rec-error").textContent = "";
+    const q = $("rec-q").value.trim();
+    try {
+      const rows = q ? await CC.api("GET", "/api/v1/recordings/search?q=" + encodeURIComponent(q))
+                     : await CC.api("GET", "/api/v1/recordings?limit=20");
+      $("recordings").replaceChildren(...rows.map(r => CC.el("tr", {},
+        CC.el("td", {}, r.recording_id), CC.el("td", {}, r.call_id),
+        CC.el("td", {}, q ? r.speaker : (r.agent_id || "")),
+        CC.el("td", {}, q ? CC.fmtS(r.start_s) : new Date(r.started_at * 1000).toLocaleString()),
+        CC.el("td", {}, q ? r.text : `${CC.fmtS(r.duration_s)} ${(r.flagged || []).join(", ")}`),
+        CC.el("td", {}, btn("play", () => play(r.recording_id)), btn("audit", () => audit(r.recording_id))))));
+    } catch (e) { $("rec-error").textContent = e.message; }
+  }
+  async function play(id) {
+    try {
+      const link = await CC.api("POST", `/api/v1/recordings/${encodeURIComponent(id)}/link`);
+      $("rec-player").src = link.url; await $("rec-player").play();
+    } catch (e) { $("rec-error").textContent = e.message; }
+  }
+  async function audit(id) {
+    try {
+      const rows = await CC.api("GET", "/api/v1/recordings/audit?recording_id=" + encodeURIComponent(id));
+      $("rec-audit").textContent = rows.map(a => `${new Date(a.at * 1000).toLocaleString()}  ${a.username} (${a.role}) `
+        + `${a.action} ${a.byte_range || "whole file"} from ${a.address}: ${a.status}`).join("\n") || "(never played)";
+    } catch (e) { $("rec-audit").textContent = e.message; }
+  }
   const callState = { "call.queued": "queued", "call.offered": "ringing", "call.answered": "talking",
                       "channel.held": "held", "channel.unheld": "talking", "call.ended": "ended" };
 
@@ -72,5 +101,7 @@
     });
     CC.connect((s) => { $("link").textContent = s; });
     setInterval(renderAgents, 1000);
+    $("rec-form").onsubmit = (e) => { e.preventDefault(); recordings(); };
+    recordings();
   });
 })();

@@ -48,6 +48,7 @@ class Rec:
     index: RecordingIndex
     mine: Stored  # answered by agent 1001
     theirs: Stored  # answered by agent 1002
+    clock: list[float]  # the router's clock: [now]
 
 
 def store(tmp: Path, recordings: Path, index: RecordingIndex, korean: Path, recording_id: str, agent: str,
@@ -76,7 +77,8 @@ async def rec(tmp_path: Path, korean: Path) -> AsyncIterator[Rec]:
     service = CtiService(bus=bus, commands=RecordingPort(), calls=tracker, cards=Cards(),
                          config=CtiConfig(stats_interval_s=0.5), directory={"1001": "PJSIP/1001"})
     auth = Authenticator(HashedAccounts(), TokenSigner(SECRET), LoginLimiter(3))
-    router = build_recordings_router(service, auth, index=index, recordings_dir=recordings, clock=lambda: NOW)
+    clock = [NOW]
+    router = build_recordings_router(service, auth, index=index, recordings_dir=recordings, clock=lambda: clock[0])
     app = create_app(service, auth, routers=[router])
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
                                            lifespan="on"))
@@ -87,7 +89,7 @@ async def rec(tmp_path: Path, korean: Path) -> AsyncIterator[Rec]:
     bound = server.servers[0].sockets[0].getsockname()[1]
     harness = Harness(f"http://127.0.0.1:{bound}", bus, RecordingPort(), service, tracker, Cards())
     try:
-        yield Rec(harness, index, mine, theirs)
+        yield Rec(harness, index, mine, theirs, clock)
     finally:
         await harness.close()
         server.should_exit = True
@@ -273,3 +275,31 @@ async def test_recording_buttons_publish_requests_for_the_agents_own_call(rec: R
         ev.RecordingPauseRequested(call_id=ev.CallId("c9"), by="1001", at=NOW),
         ev.RecordingResumeRequested(call_id=ev.CallId("c9"), by="1001", at=NOW),
     ]
+
+
+async def test_a_playback_link_works_without_a_header_for_one_recording_and_a_few_minutes(rec: Rec) -> None:
+    agent = await client(rec, "agent1001")
+    reply = await agent.post(f"/api/v1/recordings/{rec.mine.recording_id}/link")
+    assert reply.status_code == 200
+    url, expires_at = reply.json()["url"], reply.json()["expires_at"]
+    assert url.startswith(f"/api/v1/recordings/{rec.mine.recording_id}/audio?ticket=") and expires_at == NOW + 300
+    refused = await agent.post(f"/api/v1/recordings/{rec.theirs.recording_id}/link")
+    assert refused.status_code == 404 and refused.json()["error_id"] == "no-such-recording"
+    ticket = url.partition("ticket=")[2]
+    async with httpx.AsyncClient(base_url=rec.harness.base) as player:  # no Authorization header
+        part = await player.get(url, headers={"Range": "bytes=0-99"})
+        assert part.status_code == 206 and part.content == rec.mine.path.read_bytes()[:100]
+        (row,) = rec.index.access_log()
+        assert (row.agent_id, row.username, row.action, row.byte_range) == ("1001", "agent1001", "play", "bytes=0-99")
+
+        elsewhere = await player.get(f"/api/v1/recordings/{rec.theirs.recording_id}/audio", params={"ticket": ticket})
+        assert elsewhere.status_code == 401
+        assert elsewhere.json()["message"] == (
+            f"the playback ticket is not valid for recording {rec.theirs.recording_id!r}")
+        forged = await player.get(url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB"))
+        assert forged.status_code == 401 and forged.json()["error_id"] == "invalid-ticket"
+        rec.clock[0] = NOW + 301
+        expired = await player.get(url)
+        assert expired.status_code == 401 and expired.json() == {
+            "error_id": "ticket-expired", "message": "the playback ticket has expired; ask for a new link", "details": {}}
+    assert len(rec.index.access_log()) == 1  # refused tickets served nothing
