@@ -604,8 +604,8 @@ class Pbx:
         return audio.silence(0.0)
 
     async def chan_spy(self, spy: LiveChannel, prefix: str, *, quiet: bool, exit_after: bool) -> None:
-        """ChanSpy: listen to the first other channel whose name starts with `prefix` (case does
-        not matter), scanning once a second until there is one; spying ends when either channel
+        """ChanSpy: listen to the first other channel (not a spy itself) whose name starts with
+        `prefix` (in any case), scanning once a second until there is one; spying ends when either channel
         hangs up (ChanSpyStart / ChanSpyStop around it). Without `exit_after` (option E) the spy
         goes back to scanning afterwards, as app_chanspy does, until the spy hangs up.
 
