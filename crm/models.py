@@ -37,6 +37,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -379,3 +380,7 @@ class Recording(Base):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     transcript: Mapped[str | None] = mapped_column(Text, nullable=True)
     delete_after: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)  # hex digest of the stored file
+    # [{"start_s", "end_s"}]: seconds from the recording's start that were muted (card numbers...).
+    # Rows from before migration 0002 have none recorded.
+    paused_spans: Mapped[list[dict[str, float]]] = mapped_column(JSON, default=list, server_default=text("'[]'"))

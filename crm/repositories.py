@@ -395,8 +395,10 @@ async def write_agent_states(conn: AsyncConnection, payloads: Sequence[dict[str,
 
 
 async def write_recordings(conn: AsyncConnection, payloads: Sequence[dict[str, Any]]) -> None:
-    """Payload: id, call_id, path, format, started_at (epoch s) and optionally ended_at,
-    duration_s, size_bytes, transcript, delete_after; a later entry for the same id updates it."""
+    """Payload (`recorder.adapter.crm_recording_payload`): id, call_id, path, format, started_at
+    (epoch s) and optionally ended_at, duration_s, size_bytes, transcript, delete_after, sha256 and
+    paused_spans as `[[start_s, end_s], ...]` (stored as `[{"start_s", "end_s"}, ...]`); a later
+    entry for the same id updates it."""
     rows = [
         {
             "id": p["id"],
@@ -409,6 +411,8 @@ async def write_recordings(conn: AsyncConnection, payloads: Sequence[dict[str, A
             "size_bytes": p.get("size_bytes"),
             "transcript": p.get("transcript"),
             "delete_after": utc(p.get("delete_after")),
+            "sha256": p.get("sha256"),
+            "paused_spans": [{"start_s": start, "end_s": end} for start, end in p.get("paused_spans", ())],
         }
         for p in payloads
     ]

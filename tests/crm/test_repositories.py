@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from callcenter import events as ev
 from crm import models as m
 from crm.db import make_reader_sessionmaker
 from crm.repositories import (
@@ -18,7 +20,9 @@ from crm.repositories import (
     load_queues,
     lookup_by_ani,
     write_call_records,
+    write_recordings,
 )
+from recorder.adapter import crm_recording_payload
 
 T0 = dt.datetime(2026, 5, 1, 8, 0, tzinfo=dt.UTC)
 
@@ -176,3 +180,38 @@ async def test_do_not_call_covers_the_list_expiry_and_flagged_customers(
         assert not await is_do_not_call(s, "13500135000", now=T0 + dt.timedelta(days=31))  # expired
         assert not await is_do_not_call(s, "13800138000", now=now)
         assert await is_do_not_call(s, "not a number", now=now)
+
+
+async def test_a_recorders_payload_round_trips_every_field_and_a_replay_changes_nothing(engine: AsyncEngine) -> None:
+    processed = ev.RecordingProcessed(
+        call_id=ev.CallId("1763805600.17"),
+        recording_id=ev.RecordingId("rec-17"),
+        path="2026/11/22/rec-17.ogg",
+        format="ogg",
+        sha256="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        size_bytes=48_213,
+        duration_s=62.5,
+        started_at=1_763_805_600.0,
+        paused_spans=(ev.PausedSpan(start_s=12.25, end_s=30.0), ev.PausedSpan(start_s=41.0, end_s=44.5)),
+        at=1_763_805_670.0,
+    )
+    payload = crm_recording_payload(processed, retention_days=90, transcript="您好 请问")
+    for _ in range(2):  # the outbox replays an entry after a crash between commit and removal
+        async with engine.begin() as conn:
+            await write_recordings(conn, [payload])
+    async with engine.connect() as conn:
+        [row] = (await conn.execute(select(m.Recording))).all()
+    assert row._asdict() == {
+        "id": "rec-17",
+        "call_id": "1763805600.17",
+        "path": "2026/11/22/rec-17.ogg",
+        "format": "ogg",
+        "started_at": dt.datetime(2025, 11, 22, 10, 0, tzinfo=dt.UTC),
+        "ended_at": dt.datetime(2025, 11, 22, 10, 1, 2, 500_000, tzinfo=dt.UTC),
+        "duration_s": 62.5,
+        "size_bytes": 48_213,
+        "transcript": "您好 请问",
+        "delete_after": dt.datetime(2026, 2, 20, 10, 0, tzinfo=dt.UTC),
+        "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "paused_spans": [{"start_s": 12.25, "end_s": 30.0}, {"start_s": 41.0, "end_s": 44.5}],
+    }
