@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 from callcenter import events as ev
 from callcenter.cli import get_settings
-from callcenter.errors import ConfigError, DomainError
+from callcenter.errors import ConfigError
 from callcenter.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -141,30 +141,6 @@ def caller_script(rng: random.Random, people: list[Subscriber], vips: list[Subsc
         return script
     script["digits"] = [[round(rng.uniform(0.5, 2.5), 1), rng.choice(("0", "2", "3", "3"))]]
     return script
-
-
-class EmulatedPickup:
-    """Obsolete: the emulator's phones now answer a PJSIPNotify `Event: talk` like real ones, so
-    the demo uses the production `NotifyAnswerer`. Kept only because
-    tests/integration/test_cti_e2e.py still imports it; remove it once that test uses the default.
-
-    It re-dialled the phone (Redirect of the caller to [acd-connect]) with it set to pick up."""
-
-    def __init__(self, emulator: Any, plane: Any) -> None:
-        self._emulator = emulator
-        self._plane = plane
-
-    async def answer(self, command: ev.AnswerCall) -> None:
-        endpoint = command.interface.partition("/")[2]
-        caller = self._plane.tracker.caller_channel(command.call_id)
-        if caller is None:
-            raise DomainError("call-ended", f"call {command.call_id} has no live caller channel")
-        self._emulator.set_endpoint(endpoint, answer=True, answer_after_s=0.2)
-        try:
-            await self._plane.router.execute(ev.Redirect(channel_id=caller, context="acd-connect", exten="s"))
-            await asyncio.sleep(0.3)  # the new Dial has read the phone's behaviour by now
-        finally:
-            self._emulator.set_endpoint(endpoint, answer=False)
 
 
 class Demo:

@@ -23,7 +23,7 @@ import websockets
 from sqlalchemy import select
 
 from callcenter.app import ControlPlane
-from callcenter.demo import EmulatedPickup, free_port
+from callcenter.demo import free_port
 from callcenter.settings import Settings
 from crm import models as m
 from crm.db import open_database
@@ -119,8 +119,7 @@ async def stack(make_emulator: Callable[..., Awaitable[Emulator]], ami_user: tup
     settings.ami.host, settings.ami.port = "127.0.0.1", emulator.ami_port
     settings.ami.username, settings.ami.secret = ami_user
     settings.http.host = "127.0.0.1"
-    plane = ControlPlane(settings, answerer=lambda _client: EmulatedPickup(emulator, plane), http_port=0,
-                         with_recorder=False)
+    plane = ControlPlane(settings, http_port=0, with_recorder=False)
     await plane.start()
     try:
         yield Stack(plane, emulator, f"http://127.0.0.1:{plane.http_port}",
