@@ -80,11 +80,7 @@ class CampaignSettings:
             dict(self.compliance or {}), campaign_id=campaign_id, abandon_limit=self.abandon_limit,
             where="settings.compliance",
         )
-        return CampaignRules(
-            campaign_id=rules.campaign_id, windows=rules.windows, max_attempts=rules.max_attempts,
-            retry=rules.retry, abandon_lockout_s=rules.abandon_lockout_s, abandon_limit=rules.abandon_limit,
-            require_consent=rules.require_consent, global_dnc=global_dnc, campaign_dnc=frozenset(self.campaign_dnc),
-        )
+        return dataclasses.replace(rules, global_dnc=global_dnc, campaign_dnc=frozenset(self.campaign_dnc))
 
 
 _SETTINGS_KEYS = (
