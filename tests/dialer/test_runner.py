@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter import events as ev
 from crm import models as m
@@ -22,8 +23,14 @@ from crm.outbox import Outbox
 from dialer import campaigns
 from dialer.contacts import Contact
 from dialer.runner import CampaignRunner, CampaignSupervisor, CrmStore, load_plan, render_script
+from tests.crm.conftest import engine, pg_template  # noqa: F401 - fixtures
 
 NOW = dt.datetime(2026, 3, 10, 15, 0, tzinfo=dt.UTC)  # a Tuesday: 11:00 in New York
+
+
+@pytest.fixture
+def crm_engine(engine: AsyncEngine) -> AsyncEngine:  # noqa: F811 - a migrated CRM on SQLite and PostgreSQL
+    return engine
 
 
 class Port:
@@ -59,15 +66,15 @@ class Harness:
 @contextlib.asynccontextmanager
 async def harness(tmp_path: Path, *, settings: dict[str, Any] | None = None, fail: bool = False, migrate: bool = True,
                   agents: dict[str, ev.AgentState] | None = None, mode: str = "progressive") -> AsyncIterator[Harness]:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}")
-    await upgrade(engine)
-    sessions = make_sessionmaker(engine)
+    db = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}")
+    await upgrade(db)
+    sessions = make_sessionmaker(db)
     async with sessions() as s:
         await campaigns.create_campaign(s, "c", name="C", queue="out", caller_id="10086", now=NOW, mode=mode,
                                         settings={"agents": ["1001"], "tick_s": 0.01, **(settings or {})})
         await campaigns.import_contacts(s, "c", "id,phone,name,plan\na,+1 212 555 0100,Ann,gold\n")
         plan = await load_plan(s, "c", now=NOW)
-    store_engine = engine
+    store_engine = db
     if not migrate:  # the CRM is "down": a database with no tables at all
         store_engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}")
     outbox = Outbox(tmp_path / "outbox.sqlite3")
@@ -93,7 +100,7 @@ async def harness(tmp_path: Path, *, settings: dict[str, Any] | None = None, fai
         with contextlib.suppress(asyncio.CancelledError):
             await task
         outbox.close()
-        await engine.dispose()
+        await db.dispose()
         await store_engine.dispose()
 
 
@@ -211,23 +218,20 @@ async def test_a_callback_the_agent_asks_for_turns_the_answer_into_a_callback_at
         assert h.runner.snapshot()["outcomes"] == {"callback": 1}
 
 
-async def test_load_plan_rebuilds_history_and_the_dnc_snapshot_from_the_crm(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}")
-    await upgrade(engine)
-    try:
-        async with make_sessionmaker(engine)() as s:
-            s.add(m.DncEntry(number="13900139000", added_at=NOW))
-            s.add(m.DncEntry(number="13900139001", added_at=NOW, expires_at=NOW - dt.timedelta(days=1)))
-            await campaigns.create_campaign(s, "c", name="C", queue="out", settings={"agents": ["1001"]}, now=NOW)
-            await campaigns.import_contacts(s, "c", "id,phone\na,+1 212 555 0100\n")
-            s.add(m.CampaignAttempt(campaign_id="c", contact_id="c:a", number="+12125550100",
-                                    started_at=NOW - dt.timedelta(hours=1), outcome="abandoned"))
-            await s.commit()
-            plan = await load_plan(s, "c", now=NOW)
-            assert (await s.execute(select(m.CampaignContact.status))).scalar_one() == "pending"
-    finally:
-        await engine.dispose()
-    assert plan.rules.global_dnc == frozenset({"+8613900139000"})
+async def test_load_plan_rebuilds_history_and_the_dnc_snapshot_from_the_crm(crm_engine: AsyncEngine) -> None:
+    async with make_sessionmaker(crm_engine)() as s:
+        s.add(m.Customer(id=1, account_number="A1", name="Flagged", do_not_call=True, created_at=NOW))
+        s.add(m.CustomerPhone(customer_id=1, number="13900139002", is_primary=True))
+        s.add(m.DncEntry(number="13900139000", added_at=NOW))
+        s.add(m.DncEntry(number="13900139001", added_at=NOW, expires_at=NOW - dt.timedelta(days=1)))
+        await campaigns.create_campaign(s, "c", name="C", queue="out", settings={"agents": ["1001"]}, now=NOW)
+        await campaigns.import_contacts(s, "c", "id,phone\na,+1 212 555 0100\n")
+        s.add(m.CampaignAttempt(campaign_id="c", contact_id="c:a", number="+12125550100",
+                                started_at=NOW - dt.timedelta(hours=1), outcome="abandoned"))
+        await s.commit()
+        plan = await load_plan(s, "c", now=NOW)
+        assert (await s.execute(select(m.CampaignContact.status))).scalar_one() == "pending"
+    assert plan.rules.global_dnc == frozenset({"+8613900139000", "+8613900139002"})
     assert [a.outcome.value for a in plan.history["+12125550100"]] == ["abandoned"]
     assert plan.live_answers == ((NOW.timestamp() - 3600, True),)
 
@@ -251,9 +255,9 @@ def test_the_script_is_filled_from_the_contact_and_never_fails() -> None:
 
 
 async def test_the_supervisor_follows_the_statuses_in_the_crm(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}")
-    await upgrade(engine)
-    sessions = make_sessionmaker(engine)
+    db = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}")
+    await upgrade(db)
+    sessions = make_sessionmaker(db)
     outbox = Outbox(tmp_path / "outbox.sqlite3")
     published: list[object] = []
 
@@ -292,4 +296,4 @@ async def test_the_supervisor_follows_the_statuses_in_the_crm(tmp_path: Path) ->
     finally:
         await supervisor.close()
         outbox.close()
-        await engine.dispose()
+        await db.dispose()
