@@ -8,7 +8,8 @@ event loop, started and stopped in order.
 
 The parts and how they are joined (one `EventBus` carries every fact):
 
-* CRM (`crm.service.Crm`): database created and migrated on first start, call logger + outbox.
+* CRM (`crm.service.Crm`): database created and migrated on first start, call logger + outbox;
+  its `queues` table (a mirror for reports) is rewritten from the routing rules file at each start.
 * AMI (`pbx.ami_client.AmiClient`) -> `pbx.tracking.TrackingRunner` -> `pbx.calls.CallTracker`
   -> facts on the bus.
 * PBX commands: `CommandRouter` in front of `pbx.commands.PbxCommandPort`. It answers phones
@@ -20,6 +21,8 @@ The parts and how they are joined (one `EventBus` carries every fact):
 * IVR: `ivr.adapter.IvrAgiHandler` on `pbx.fastagi.FastAgiServer` route "ivr". Its route node
   hands over to `IvrHandOff`, which asks the routing rules (customer from the CRM) and queues the
   call for the ACD when the dialplan reports the caller waiting in `[acd-wait]` (`AcdWaiting`).
+  The flow files are watched while running (`FlowRegistry.watch`): an edit goes into service for
+  new calls and its changed text prompts are synthesised; an invalid edit is refused.
 * Recorder (`recorder.adapter`): its PBX commands (MixMonitor...) come back through the bus and
   are executed here.
 * CTI (`cti.app.create_app`) under uvicorn on `http.host:http.port`, with `/status`, and the
@@ -230,6 +233,7 @@ class ControlPlane:
         fastagi_port: int | None = None,
         with_recorder: bool = True,
         ivr_clock: Callable[[], float] = time.time,
+        flow_poll_s: float = 2.0,
     ) -> None:
         self.settings = settings
         self._ivr_clock = ivr_clock
@@ -237,6 +241,7 @@ class ControlPlane:
         self._http_port = settings.http.port if http_port is None else http_port
         self._fastagi_port = settings.fastagi.port if fastagi_port is None else fastagi_port
         self._with_recorder = with_recorder
+        self._flow_poll_s = flow_poll_s
         self.bus = EventBus()
         self._subs: list[Any] = []  # "block" subscriptions: dropped at stop, or a late publish would wait
         self._tasks: list[asyncio.Task[None]] = []
@@ -250,7 +255,9 @@ class ControlPlane:
         self.engine: Any = None
         self.runner: Any = None
         self.fastagi: Any = None
+        self.flows: Any = None  # ivr.registry.FlowRegistry, watched for edits while running
         self.recorder: Any = None
+        self.dialer: Any = None  # dialer.runner.CampaignSupervisor
         self.cti: Any = None
         self.app: Any = None
         self._uvicorn: Any = None
@@ -269,7 +276,7 @@ class ControlPlane:
         from acd.decision import DecisionLog, default_log_path
         from acd.engine import AcdEngine
         from acd.runner import AcdRunner, is_acd_input
-        from crm.repositories import load_agents
+        from crm.repositories import load_agents, write_queue_mirror
         from crm.service import Crm
         from pbx.ami_client import AmiClient
         from pbx.calls import CallTracker
@@ -293,6 +300,8 @@ class ControlPlane:
         self._stack.push_async_callback(self.crm.stop)
         async with self.crm.sessions() as session:
             accounts = await load_agents(session)
+        async with self.crm.engine.begin() as conn:  # the reports' queue mirror follows the rules (decision 0005)
+            await write_queue_mirror(conn, rules.queues.values())
 
         # 2. AMI, the tracker and the command router
         self.client = AmiClient.from_settings(s.ami)
@@ -339,10 +348,23 @@ class ControlPlane:
             await self.recorder.start()
             self._stack.push_async_callback(self.recorder.stop)
 
-        # 6. FastAGI with the IVR
+        # 6. outbound campaigns: their runners dial through the same command router and queue
+        #    live answers to the same ACD; the CLI and the API change statuses in the CRM.
+        from dialer.runner import CampaignSupervisor, CrmStore, is_runner_input
+
+        engine = self.engine
+        self.dialer = CampaignSupervisor(
+            self.crm.sessions, self.router, CrmStore(self.crm.outbox, self.crm.sessions), self.bus.publish,
+            agents=lambda: {agent_id: a.state for agent_id, a in engine.agents.items()},
+        )
+        self._stack.push_async_callback(self.dialer.close)
+        self._spawn(self._feed(self._subscribe("dialer", is_runner_input), self.dialer.submit), "dialer.inputs")
+        self._spawn(self._sync_campaigns(), "dialer.sync")
+
+        # 7. FastAGI with the IVR
         await self._start_ivr(handoff)
 
-        # 7. the CTI server
+        # 8. the CTI server
         await self._start_cti(rules, accounts)
         logger.info("control plane up: CTI on http://%s:%d, FastAGI on %s:%d, AMI %s:%d", s.http.host,
                     self.http_port, s.fastagi.bind_host, self.fastagi.port, s.ami.host, s.ami.port)
@@ -350,23 +372,19 @@ class ControlPlane:
     async def _start_ivr(self, handoff: IvrHandOff) -> None:
         from ivr.adapter import IvrAgiHandler
         from ivr.directory import CrmDirectory
-        from ivr.prompts import build_prompts
         from ivr.registry import FlowRegistry
         from ivr.speech import RecognitionPool, open_speech
         from pbx.fastagi import FastAgiServer
 
         s = self.settings
-        registry = FlowRegistry([resolve(s.paths.flows_dir)])
+        registry = self.flows = FlowRegistry([resolve(s.paths.flows_dir)])
         errors = registry.reload()
         if errors:
             raise ConfigError("IVR flows are invalid:\n" + "\n".join(str(e) for e in errors))
-        if shutil.which("espeak-ng") and shutil.which("sox"):
-            # Text prompts are synthesised once (kept while their text is unchanged).
-            report = await asyncio.to_thread(build_prompts, registry.flows.values(), s.prompts_dir)
-            for error in report.errors:
-                logger.warning("prompt not built: %s", error)
-        else:
-            logger.warning("espeak-ng or sox missing: text prompts are not synthesised")
+        await self._build_prompts()
+        # An admin's edit to the flows takes effect without a restart: an invalid edit is refused
+        # (the last good version keeps serving) and calls in progress keep their version.
+        self._spawn(registry.watch(self._flow_poll_s, on_reload=self._build_prompts), "ivr.flows")
         recognizer = await asyncio.to_thread(open_speech, s.speech)
         utterances = s.data_dir / "utterances"
         utterances.mkdir(parents=True, exist_ok=True)
@@ -387,6 +405,18 @@ class ControlPlane:
         await self.fastagi.start()
         self._stack.push_async_callback(self.fastagi.stop)
 
+    async def _build_prompts(self) -> None:
+        """Synthesise the flows' text prompts; each is kept while its text is unchanged, so after
+        an edit only new or changed ones are made."""
+        from ivr.prompts import build_prompts
+
+        if not (shutil.which("espeak-ng") and shutil.which("sox")):
+            logger.warning("espeak-ng or sox missing: text prompts are not synthesised")
+            return
+        report = await asyncio.to_thread(build_prompts, self.flows.flows.values(), self.settings.prompts_dir)
+        for error in report.errors:
+            logger.warning("prompt not built: %s", error)
+
     async def _start_cti(self, rules: Any, accounts: list[Any]) -> None:
         import uvicorn
 
@@ -395,6 +425,7 @@ class ControlPlane:
         from cti.recordings import build_recordings_router
         from cti.screenpop import CrmCards
         from cti.service import CtiConfig, CtiService
+        from dialer.api import build_router as build_campaigns_router
         from recorder.index import INDEX_FILE_NAME, RecordingIndex
 
         s = self.settings
@@ -414,7 +445,8 @@ class ControlPlane:
         index = RecordingIndex(s.data_dir / INDEX_FILE_NAME)
         self._stack.callback(index.close)
         recordings = build_recordings_router(self.cti, auth, index=index, recordings_dir=s.recordings_dir)
-        self.app = create_app(self.cti, auth, health=self.status, routers=[recordings])
+        campaigns = build_campaigns_router(self.crm.sessions, auth, control=self.dialer)
+        self.app = create_app(self.cti, auth, health=self.status, routers=[recordings, campaigns])
         config = uvicorn.Config(self.app, host=s.http.host, port=self._http_port, log_level="warning",
                                 access_log=False, lifespan="on", ws_max_size=1 << 20)
         server = _quiet_server_class()(config)
@@ -462,6 +494,15 @@ class ControlPlane:
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         self._tasks.append(asyncio.ensure_future(coro))
         self._tasks[-1].set_name(name)
+
+    async def _sync_campaigns(self, every_s: float = 5.0) -> None:
+        """`callcenter campaign start|pause|...` only writes the CRM; follow it here."""
+        while True:
+            try:
+                await self.dialer.sync()
+            except Exception:  # a database outage must not stop the campaigns already running
+                logger.exception("campaigns: could not read their statuses from the CRM")
+            await asyncio.sleep(every_s)
 
     async def _feed(self, sub: Any, submit: Callable[[object], None]) -> None:
         async for msg in sub:

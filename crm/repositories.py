@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 
+from acd import config as acd_config
 from callcenter.events import AgentId, CustomerId
 from crm import models as m
 from crm.calllog import complete_record_json
@@ -278,6 +279,32 @@ async def load_agents(session: AsyncSession) -> list[AgentAccount]:
         select(m.Agent).options(selectinload(m.Agent.skills)).where(m.Agent.active.is_(True)).order_by(m.Agent.id)
     )
     return [_account(a) for a in agents.scalars()]
+
+
+def queue_mirror_rows(queues: Iterable[acd_config.QueueConfig]) -> list[dict[str, Any]]:
+    """The CRM `queues` rows for the routing rules' queues. The rules file is the source of truth
+    for queue configuration; the table is a copy for reports (overflow and maximum wait are per
+    rule there, so they stay empty here)."""
+    return [
+        {
+            "name": q.name,
+            "description": "",
+            "strategy": q.strategy.value,
+            "skills": [{"skill": r.skill, "min_level": r.min_level} for r in q.skills],
+            "service_level_s": q.service_level_s,
+            "wrap_up_s": q.wrap_up_s,
+        }
+        for q in queues
+    ]
+
+
+async def write_queue_mirror(conn: AsyncConnection, queues: Iterable[acd_config.QueueConfig]) -> int:
+    """Replace the CRM `queues` table with the rules' queues; returns how many were written."""
+    rows = queue_mirror_rows(queues)
+    await conn.execute(delete(m.table_of(m.Queue)))
+    if rows:
+        await conn.execute(insert(m.table_of(m.Queue)), rows)
+    return len(rows)
 
 
 async def load_queues(session: AsyncSession) -> list[QueueConfig]:

@@ -16,19 +16,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from acd.config import QueueConfig
 from crm import models as m
 from crm.calllog import CallRecordData
-from crm.repositories import hash_password, insert_rows, recompute_rfm, write_call_records
+from crm.repositories import hash_password, insert_rows, recompute_rfm, write_call_records, write_queue_mirror
+from crm.repositories import queue_mirror_rows as queue_mirror_rows  # its old home; tests import it here
 from crm.rfm import DEFAULT_TIER_CONFIG, TierConfig
 from routing_rules.loader import DEFAULT_RULES_FILE, load_rules
 
@@ -353,32 +353,6 @@ SKILLS = (
 # desk (levels 5, 4, 3) and English (3..5). So every rule's skills, also the VIP complaint rule's
 # complaints>=4, are met by some agent, and all levels 1..5 occur.
 DESKS = ("billing", "data", "tech", "complaints")
-
-
-def queue_mirror_rows(queues: Iterable[QueueConfig]) -> list[dict[str, Any]]:
-    """The CRM `queues` rows for the routing rules' queues. The rules file is the source of truth
-    for queue configuration; the table is a copy for reports (overflow and maximum wait are per
-    rule there, so they stay empty here)."""
-    return [
-        {
-            "name": q.name,
-            "description": "",
-            "strategy": q.strategy.value,
-            "skills": [{"skill": r.skill, "min_level": r.min_level} for r in q.skills],
-            "service_level_s": q.service_level_s,
-            "wrap_up_s": q.wrap_up_s,
-        }
-        for q in queues
-    ]
-
-
-async def write_queue_mirror(conn: AsyncConnection, queues: Iterable[QueueConfig]) -> int:
-    """Replace the CRM `queues` table with the rules' queues; returns how many were written."""
-    rows = queue_mirror_rows(queues)
-    await conn.execute(delete(m.table_of(m.Queue)))
-    if rows:
-        await conn.execute(insert(m.table_of(m.Queue)), rows)
-    return len(rows)
 
 
 def _agents(rng: random.Random, password_hash: str) -> tuple[list[m.Agent], list[m.AgentSkill]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from ivr.flow import Flow, FlowError
@@ -82,8 +82,10 @@ class FlowRegistry:
         self.reload()
         return True
 
-    async def watch(self, interval_s: float = 2.0) -> None:
-        """Poll the flow files until cancelled (polling: no extra dependency, fine for a few files)."""
+    async def watch(self, interval_s: float = 2.0, on_reload: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Poll the flow files until cancelled (polling: no extra dependency, fine for a few files);
+        `on_reload` runs after each reload (the control plane synthesises changed text prompts)."""
         while True:
             await asyncio.sleep(interval_s)
-            self.reload_if_changed()
+            if self.reload_if_changed() and on_reload is not None:
+                await on_reload()
