@@ -251,3 +251,37 @@ async def test_blind_transfer_to_a_queue_reaches_the_next_agent_with_a_pop(stack
         await second.next("call.answered", call_id=call.linkedid, agent_id="1002")
         talking = await until(lambda: (c := agent_channel(emulator, "1002")) and c["bridged"] and c)
         assert talking["linkedid"] == call.linkedid
+
+
+async def test_the_control_plane_runs_a_campaign_started_through_its_api(stack: Stack) -> None:
+    """The dialer is wired into the running control plane: the supervisor's REST calls create and
+    start a campaign, its runner dials through the emulator's trunk, and the attempt lands in the CRM."""
+    emulator = stack.emulator
+    emulator.set_trunk(answer_rate=0.0, busy_rate=1.0, machine_rate=0.0)
+    always = {"weekdays": "mon-sun", "hours": "00:00-24:00"}
+    async with desk(stack, "agent1001") as agent, httpx.AsyncClient(base_url=stack.base) as http:
+        await agent.act("login")
+        await agent.act("ready")
+        await agent.next("agent.state-changed", new="ready")
+        sup = {"Authorization": f"Bearer {await stack.token('supervisor')}"}
+        created = await http.post("/api/v1/campaigns", headers=sup, json={
+            "id": "winback", "name": "Win-back", "queue": "general", "caller_id": "10086",
+            "settings": {"agents": ["1001"], "country": "CN", "tick_s": 0.2,
+                         "compliance": {"calling_windows": {"CN": always}}},
+        })
+        assert created.status_code == 201, created.text
+        imported = await http.post("/api/v1/campaigns/winback/contacts", headers=sup | {"Content-Type": "text/csv"},
+                                   content=b"id,phone,name\nc1,+86 139 0013 9001,Ann\n")
+        assert imported.json()["added"] == 1
+        started = await http.post("/api/v1/campaigns/winback/start", headers=sup)
+        assert started.json()["status"] == "running"
+        assert (await http.get("/campaigns")).status_code == 200
+
+        async def busy_attempt() -> bool:
+            shown = (await http.get("/api/v1/campaigns/winback", headers=sup)).json()
+            return bool(shown.get("outcomes", {}).get("busy"))
+
+        async with asyncio.timeout(20):
+            while not await busy_attempt():  # noqa: ASYNC110 (polling the REST API is the point)
+                await asyncio.sleep(0.2)
+    assert stack.plane.dialer is not None and "winback" in stack.plane.dialer.runners
