@@ -396,7 +396,7 @@ class ControlPlane:
             publish=self.bus.publish,
             speech=RecognitionPool(recognizer) if recognizer is not None else None,
             route=handoff.route,
-            confidence_threshold=s.speech.confidence_threshold,
+            confidence_thresholds=s.speech.confidence_thresholds(),
             clock=self._ivr_clock,
         )
         self.fastagi = FastAgiServer({"ivr": handler}, host=s.fastagi.bind_host, port=self._fastagi_port,

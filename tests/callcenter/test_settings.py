@@ -41,12 +41,32 @@ def test_file_then_environment(tmp_path: Path) -> None:
             "setting speech.engine has value 'siri'; expected one of auto, vosk, whisper, none",
         ),
         ({"CALLCENTER_AMI__SECRET": {"a": 1}}, "setting ami.secret has value ********; expected a string"),
+        (
+            {"CALLCENTER_SPEECH__WHISPER_CONFIDENCE_THRESHOLD": "1.5"},
+            "setting speech.whisper_confidence_threshold has value 1.5; expected 0..1",
+        ),
+        (
+            {"CALLCENTER_SPEECH__VOSK_CONFIDENCE_THRESHOLD": "-0.1"},
+            "setting speech.vosk_confidence_threshold has value -0.1; expected 0..1",
+        ),
+        (  # one threshold for every engine was replaced by one per engine
+            {"CALLCENTER_SPEECH__CONFIDENCE_THRESHOLD": "0.4"},
+            "setting speech.confidence_threshold (from environment) is not a known setting",
+        ),
     ],
 )
 def test_errors_name_key_and_value(env: dict[str, str], error: str) -> None:
     with pytest.raises(ConfigError) as exc:
         load_settings(environ=env)
     assert str(exc.value) == error
+
+
+def test_each_speech_engine_has_its_own_confidence_threshold(tmp_path: Path) -> None:
+    assert load_settings(environ={}).speech.confidence_thresholds() == {"vosk": 0.6, "whisper": 0.4}
+    cfg = tmp_path / "cc.yaml"
+    cfg.write_text("speech:\n  whisper_confidence_threshold: 0.35\n")
+    s = load_settings(cfg, environ={"CALLCENTER_SPEECH__VOSK_CONFIDENCE_THRESHOLD": "0.7"})
+    assert s.speech.confidence_thresholds() == {"vosk": 0.7, "whisper": 0.35}
 
 
 def test_bad_yaml_names_line(tmp_path: Path) -> None:

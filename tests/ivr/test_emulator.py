@@ -88,7 +88,6 @@ async def control_plane(
             publish=publish,
             speech=speech,
             route=route,
-            confidence_threshold=0.4,  # Whisper's scale (docs/speech.md)
             clock=lambda: MONDAY_10AM_SHANGHAI,
         )
         plane.server = FastAgiServer({"ivr": handler}, port=0, command_timeout_s=30)

@@ -47,7 +47,6 @@ def begin(flow: Flow, *, speech: frozenset[str] = frozenset(), ani: str = "13800
         dnis="10086",
         at=at,
         speech_languages=speech,
-        confidence_threshold=0.6,
     )
 
 
@@ -151,7 +150,7 @@ def test_menu_by_voice_uses_the_options_phrases_as_grammar(make_flow: FlowFactor
     assert isinstance(listen, Listen)
     assert listen.grammar == ("sales", "buy something", "support", "help")
     assert (listen.dtmf_keys, listen.sequence, listen.language) == ("12", False, "en")
-    session, commands = feed(session, SpeechHeard(text="I need some help", confidence=0.9, at=T0 + 2))
+    session, commands = feed(session, SpeechHeard(text="I need some help", confidence=0.9, threshold=0.6, at=T0 + 2))
     assert inputs(commands) == [("menu", "speech", "2")]
     assert exited(commands).path == ("menu", "support")
     assert ("service", "support") in exited(commands).variables
@@ -165,7 +164,7 @@ def test_keys_still_work_while_listening(make_flow: FlowFactory) -> None:
 
 def test_low_confidence_speech_falls_back_to_keys(make_flow: FlowFactory) -> None:
     session, _ = begin(make_flow(MENU), speech=EN)
-    session, commands = feed(session, SpeechHeard(text="sales", confidence=0.3, at=T0))
+    session, commands = feed(session, SpeechHeard(text="sales", confidence=0.3, threshold=0.6, at=T0))
     assert [c.confidence for c in commands if isinstance(c, IvrInput)] == [0.3]
     assert inputs(commands) == [("menu", "no-match", "sales")]
     reask = commands[-1]
@@ -173,9 +172,17 @@ def test_low_confidence_speech_falls_back_to_keys(make_flow: FlowFactory) -> Non
     assert [p.name for p in reask.prompts] == ["sorry", "menu"]
 
 
+def test_the_bar_is_the_recognizing_engines_own(make_flow: FlowFactory) -> None:
+    # The same 0.45 is trusted from an engine whose bar is 0.4 (Whisper's scale) and not at 0.6.
+    for threshold, expected in ((0.4, [("menu", "speech", "1")]), (0.6, [("menu", "no-match", "sales")])):
+        session, _ = begin(make_flow(MENU), speech=EN)
+        _, commands = feed(session, SpeechHeard(text="sales", confidence=0.45, threshold=threshold, at=T0))
+        assert inputs(commands) == expected
+
+
 def test_ambiguous_speech_is_no_match(make_flow: FlowFactory) -> None:
     session, _ = begin(make_flow(MENU), speech=EN)
-    session, commands = feed(session, SpeechHeard(text="sales or support", confidence=0.95, at=T0))
+    session, commands = feed(session, SpeechHeard(text="sales or support", confidence=0.95, threshold=0.6, at=T0))
     assert inputs(commands) == [("menu", "no-match", "sales or support")]
     assert isinstance(commands[-1], Listen)  # confident but unclear: ask again by voice
 
@@ -299,12 +306,12 @@ def test_confirm_no_goes_back_and_collect_accepts_spoken_digits(make_flow: FlowF
     listen = commands[-1]
     assert isinstance(listen, Listen)
     assert listen.sequence and "seven" in (listen.grammar or ())
-    session, commands = feed(session, SpeechHeard(text="four seven one nine two", confidence=0.9, at=T0))
+    session, commands = feed(session, SpeechHeard(text="four seven one nine two", confidence=0.9, threshold=0.6, at=T0))
     assert session.variables["account"] == "47192"
-    session, commands = feed(session, SpeechHeard(text="no", confidence=0.9, at=T0))
+    session, commands = feed(session, SpeechHeard(text="no", confidence=0.9, threshold=0.6, at=T0))
     assert session.node == "account"
-    session, commands = feed(session, SpeechHeard(text="Three, 0, five eight six.", confidence=0.9, at=T0))
-    session, commands = feed(session, SpeechHeard(text="yes", confidence=0.9, at=T0))
+    session, commands = feed(session, SpeechHeard(text="Three, 0, five eight six.", confidence=0.9, threshold=0.6, at=T0))
+    session, commands = feed(session, SpeechHeard(text="yes", confidence=0.9, threshold=0.6, at=T0))
     assert session.variables["account"] == "30586"
     assert session.path == ("account", "check", "account", "check", "pin")
     assert isinstance(commands[-1], GetDigits)  # the PIN is keys only
@@ -312,7 +319,7 @@ def test_confirm_no_goes_back_and_collect_accepts_spoken_digits(make_flow: FlowF
 
 def test_spoken_words_that_are_not_digits_are_no_match(make_flow: FlowFactory) -> None:
     session, _ = begin(make_flow(COLLECT), speech=EN)
-    session, commands = feed(session, SpeechHeard(text="my account is three zero five", confidence=0.9, at=T0))
+    session, commands = feed(session, SpeechHeard(text="my account is three zero five", confidence=0.9, threshold=0.6, at=T0))
     assert inputs(commands) == [("account", "no-match", "my account is three zero five")]
 
 
@@ -344,7 +351,7 @@ def test_ask_stores_the_grammar_phrase(make_flow: FlowFactory) -> None:
     session, commands = begin(make_flow(ASK), speech=EN)
     listen = commands[-1]
     assert isinstance(listen, Listen) and listen.grammar == ("lost phone", "new contract")
-    session, commands = feed(session, SpeechHeard(text="I have a Lost Phone.", confidence=0.8, at=T0))
+    session, commands = feed(session, SpeechHeard(text="I have a Lost Phone.", confidence=0.8, threshold=0.6, at=T0))
     assert commands[-1] == Exit(outcome="route", routing={"reason": "lost phone", "language": "en"})
 
 
@@ -352,7 +359,7 @@ def test_ask_without_grammar_keeps_the_free_text(make_flow: FlowFactory) -> None
     flow = make_flow(ASK.replace("    grammar: {en: [lost phone, new contract]}\n", ""))
     session, commands = begin(flow, speech=EN)
     assert isinstance(commands[-1], Listen) and commands[-1].grammar is None
-    session, commands = feed(session, SpeechHeard(text="  my  bill is wrong ", confidence=0.8, at=T0))
+    session, commands = feed(session, SpeechHeard(text="  my  bill is wrong ", confidence=0.8, threshold=0.6, at=T0))
     assert session.variables["reason"] == "my bill is wrong"
 
 
@@ -360,7 +367,7 @@ def test_ask_goes_to_its_fallback_without_speech_or_after_failures(make_flow: Fl
     session, commands = begin(make_flow(ASK))  # no recognizer at all
     assert session.node == "by_keys" and session.path == ("reason", "by_keys")
     session, _ = begin(make_flow(ASK), speech=EN)
-    session, commands = feed(session, SpeechHeard(text="pizza", confidence=0.9, at=T0), NoInput(at=T0))
+    session, commands = feed(session, SpeechHeard(text="pizza", confidence=0.9, threshold=0.6, at=T0), NoInput(at=T0))
     assert session.node == "by_keys"
     assert isinstance(commands[-1], GetDigits)
 
@@ -574,14 +581,14 @@ def test_hotline_vip_fast_lane_routes_with_the_customers_priority(hotline: Flow)
 def test_hotline_balance_self_service_by_voice_then_goodbye(hotline: Flow) -> None:
     session, _ = begin(hotline, at=hhmm("10:00"), speech=EN)
     session, _ = feed(session, PromptPlayed(at=T0), LookupAnswered(values=None, at=T0), DigitsEntered(digits="2", at=T0))
-    session, commands = feed(session, SpeechHeard(text="check my balance", confidence=0.8, at=T0))
+    session, commands = feed(session, SpeechHeard(text="check my balance", confidence=0.8, threshold=0.6, at=T0))
     assert session.node == "billing_menu"
-    session, commands = feed(session, SpeechHeard(text="balance", confidence=0.8, at=T0))
+    session, commands = feed(session, SpeechHeard(text="balance", confidence=0.8, threshold=0.6, at=T0))
     assert session.node == "get_account/ask_account"
     session, commands = feed(
         session,
-        SpeechHeard(text="three zero five eight six zero zero one", confidence=0.8, at=T0),
-        SpeechHeard(text="yes", confidence=0.9, at=T0),
+        SpeechHeard(text="three zero five eight six zero zero one", confidence=0.8, threshold=0.6, at=T0),
+        SpeechHeard(text="yes", confidence=0.9, threshold=0.6, at=T0),
         DigitsEntered(digits="123456", at=T0),
     )
     assert commands[-1] == Lookup(query="balance", key="30586001")
