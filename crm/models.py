@@ -322,6 +322,28 @@ class CampaignAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(16), default="")  # human | machine | busy | no-answer | ...
 
 
+class DialDecision(Base):
+    """Compliance's answer for every dial and every no-dial of a campaign. A log, journaled by the
+    runner through the outbox and keyed by contact and instant; like `call_records`, no foreign
+    keys, so the outbox never holds a decision it can never write."""
+
+    __tablename__ = "dial_decisions"
+    __table_args__ = (
+        UniqueConstraint("contact_id", "decided_at", name="uq_dial_decisions_contact_decided"),
+        Index("ix_dial_decisions_campaign_decided", "campaign_id", "decided_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(64))
+    contact_id: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(32))
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)  # compliance.Reason values
+    next_allowed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    agent_reserved: Mapped[bool] = mapped_column(Boolean, default=False)
+    decided_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
 class DncEntry(Base):
     """Do-not-call list: numbers (normalised) that outbound campaigns must never dial."""
 

@@ -51,6 +51,7 @@ WRITERS: dict[str, Writer] = {
     "agent-state": repositories.write_agent_states,
     "recording": repositories.write_recordings,
     "campaign-attempt": repositories.write_campaign_attempts,
+    "dial-decision": repositories.write_dial_decisions,
 }
 
 # Failures where retrying the same data can never succeed.

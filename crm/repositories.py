@@ -464,6 +464,26 @@ async def write_campaign_attempts(conn: AsyncConnection, payloads: Sequence[dict
     await _upsert(conn, m.table_of(m.CampaignAttempt), rows, ["contact_id", "started_at"])
 
 
+async def write_dial_decisions(conn: AsyncConnection, payloads: Sequence[dict[str, Any]]) -> None:
+    """Payload: a `DialDecided` as JSON (campaign_id, contact_id, number, allowed, reasons,
+    next_allowed_at and at in epoch s, agent_reserved); keyed by (contact_id, decided_at), so a
+    journal entry written twice is one row."""
+    rows = [
+        {
+            "campaign_id": p["campaign_id"],
+            "contact_id": p["contact_id"],
+            "number": p["number"],
+            "allowed": bool(p["allowed"]),
+            "reasons": list(p.get("reasons", ())),
+            "next_allowed_at": utc(p.get("next_allowed_at")),
+            "agent_reserved": bool(p.get("agent_reserved", False)),
+            "decided_at": utc(p["at"]),
+        }
+        for p in payloads
+    ]
+    await _upsert(conn, m.table_of(m.DialDecision), rows, ["contact_id", "decided_at"])
+
+
 # ------------------------------------------------------------------------------------------------
 # RFM
 # ------------------------------------------------------------------------------------------------

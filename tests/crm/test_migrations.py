@@ -33,7 +33,7 @@ async def test_upgrade_from_empty_builds_exactly_the_models(db_url: str) -> None
         await upgrade(engine)
         async with engine.connect() as conn:
             assert await conn.run_sync(_tables) == {*Base.metadata.tables, "alembic_version"}
-            assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one() == "0002"
+            assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one() == "0003"
             assert await conn.run_sync(_diff) == []
         await upgrade(engine)  # a second upgrade is a no-op, not an error
         await upgrade(engine, "base", down=True)

@@ -89,7 +89,7 @@ async def test_unknown_entry_kind_is_refused(tmp_path: Path) -> None:
         with pytest.raises(ValueError) as exc:
             await outbox.put("invoice", "k", {})
         assert str(exc.value) == (
-            "outbox entry kind 'invoice' has no writer; expected one of call, agent-state, recording, campaign-attempt"
+            "outbox entry kind 'invoice' has no writer; expected one of call, agent-state, recording, campaign-attempt, dial-decision"
         )
     finally:
         outbox.close()
