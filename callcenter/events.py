@@ -960,6 +960,55 @@ class CampaignCallQueued:
     at: float
 
 
+@message("campaign.preview-offered")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreviewOffered:
+    """Preview mode: the runner offers the next contact to the agent it reserved (agent desktop)."""
+
+    campaign_id: CampaignId
+    contact_id: ContactId
+    agent_id: AgentId
+    name: str = ""
+    number: str  # masked but the last 4 digits: the desktop needs no more to decide
+    script: str = ""
+    customer_id: CustomerId | None = None  # the customer card to show
+    at: float
+
+
+@message("campaign.preview-accepted")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreviewAccepted:
+    """The agent asked for the offered contact to be dialed (published by the CTI)."""
+
+    campaign_id: CampaignId
+    contact_id: ContactId
+    agent_id: AgentId
+    at: float
+
+
+@message("campaign.preview-skipped")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreviewSkipped:
+    """The agent passed on the offered contact (published by the CTI); the next one is offered."""
+
+    campaign_id: CampaignId
+    contact_id: ContactId
+    agent_id: AgentId
+    at: float
+
+
+@message("campaign.preview-withdrawn")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreviewWithdrawn:
+    """The runner took an offer back: the agent left READY (an inbound call, a break) or the
+    campaign stopped; the contact waits for the next offer."""
+
+    campaign_id: CampaignId
+    contact_id: ContactId
+    agent_id: AgentId
+    at: float
+
+
 # --------------------------------------------------------------------------------------------
 # Commands (imperative). The PBX command port turns these into AMI actions.
 # --------------------------------------------------------------------------------------------

@@ -77,6 +77,10 @@ class Spy(Strict):
     phone: str | None = Field(default=None, pattern=INTERFACE)
 
 
+class PreviewRef(Strict):
+    contact_id: str = Field(pattern=ID)
+
+
 # action name -> (request model, supervisor only)
 ACTIONS: dict[str, tuple[type[Strict], bool]] = {
     "login": (Login, False),
@@ -92,6 +96,8 @@ ACTIONS: dict[str, tuple[type[Strict], bool]] = {
     "callback": (Callback, False),
     "force-state": (ForceState, True),
     "spy": (Spy, True),
+    "preview-call": (PreviewRef, False),
+    "preview-skip": (PreviewRef, False),
 }
 
 

@@ -15,6 +15,10 @@ Customer cards are looked up (CRM I/O) in their own task as soon as the call is 
 `CallArrived`, by customer id at `CallQueued`), so the pop rarely waits. When it must, the pop
 is sent by that task once the card is there (at most `card_wait_s` later, then without a card).
 
+Preview dialing: the dialer's `PreviewOffered` goes to its agent like any agent fact, and the
+CTI keeps each agent's open offer, so `preview-call` / `preview-skip` are accepted for that
+offer only (`no-such-preview` otherwise) and become `PreviewAccepted` / `PreviewSkipped`.
+
 Actions (`perform`) are validated (pydantic, `cti/api.py` models), checked against the caller's
 role and calls, checked against the ACD's state table (`acd.state.transition`) for agent state
 changes, and then either published as facts (AgentReady, WrapUpEnded, ...) for the ACD and the
@@ -102,6 +106,7 @@ class CtiService:
         self._sub: Subscription | None = None
         self._late_pops: set[asyncio.Task[None]] = set()  # referenced until done (asyncio keeps weak refs)
         self._interfaces: dict[str, AgentId] = {}  # logged-in phone interface -> agent
+        self._previews: dict[AgentId, ev.PreviewOffered] = {}  # each agent's open preview offer
         self.dispatched = 0
         self.pops = 0
 
@@ -161,6 +166,12 @@ class CtiService:
                 self._fetch_card(msg.call_id, self.cards.by_ani(msg.ani))
             case ev.CallQueued() if msg.customer_id and msg.call_id not in self._card_tasks:
                 self._fetch_card(msg.call_id, self.cards.by_customer_id(msg.customer_id))
+            case ev.PreviewOffered():
+                self._previews[msg.agent_id] = msg
+            case ev.PreviewWithdrawn():
+                offer = self._previews.get(msg.agent_id)
+                if offer is not None and offer.contact_id == msg.contact_id:
+                    del self._previews[msg.agent_id]
             case _:
                 pass
         frame = encode(msg)
@@ -502,6 +513,33 @@ class CtiService:
             spy_command(supervisor_interface=phone, target_channel=name, mode=req.mode, request_id=request_id)
         )
         return {"agent_id": req.agent_id, "mode": req.mode, "request_id": request_id}
+
+    def _take_preview(self, claims: Claims, contact_id: str) -> ev.PreviewOffered:
+        offer = self._previews.get(claims.agent_id)
+        if offer is None or offer.contact_id != contact_id:
+            raise DomainError(
+                "no-such-preview", f"no preview of contact {contact_id!r} is offered to you", contact_id=contact_id
+            )
+        del self._previews[claims.agent_id]  # taken now: a second click is refused, not sent twice
+        return offer
+
+    async def _do_preview_call(self, claims: Claims, req: m.PreviewRef) -> dict[str, Any]:
+        offer = self._take_preview(claims, req.contact_id)
+        await self.bus.publish(
+            ev.PreviewAccepted(
+                campaign_id=offer.campaign_id, contact_id=offer.contact_id, agent_id=claims.agent_id, at=self.clock()
+            )
+        )
+        return {"campaign_id": offer.campaign_id, "contact_id": offer.contact_id}
+
+    async def _do_preview_skip(self, claims: Claims, req: m.PreviewRef) -> dict[str, Any]:
+        offer = self._take_preview(claims, req.contact_id)
+        await self.bus.publish(
+            ev.PreviewSkipped(
+                campaign_id=offer.campaign_id, contact_id=offer.contact_id, agent_id=claims.agent_id, at=self.clock()
+            )
+        )
+        return {"campaign_id": offer.campaign_id, "contact_id": offer.contact_id}
 
     # -- WebSocket requests ---------------------------------------------------------------------
 

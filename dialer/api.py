@@ -11,6 +11,7 @@ gets 403 `forbidden`. Errors are the CTI's JSON shape `{"error_id", "message", "
 | `POST /api/v1/campaigns/{id}/contacts` | import a CSV contact list (the body, `text/csv`): `{"added", "rejected_rows", "rejections"}` |
 | `POST /api/v1/campaigns/{id}/segment` | add CRM customers: `{"tier": "star3", "recency_below": 3}` |
 | `POST /api/v1/campaigns/{id}/{start,pause,resume,stop}` | change the status; a running control plane acts on it |
+| `GET /api/v1/campaigns/{id}/decisions?limit=100` | the latest compliance decisions (dials and no-dials, with reasons), newest first |
 | `GET /api/v1/campaigns/{id}` | progress from the CRM (contacts, outcomes, abandons per window) and `live` (dials, answers, abandons, lines, agents' occupancy) when a runner is dialing it |
 
 No `from __future__ import annotations` here: FastAPI resolves the dependencies' annotations at
@@ -140,6 +141,15 @@ def build_router(
         if control is not None:
             await control.apply(campaign_id, action)
         return {"campaign_id": campaign_id, "status": status, "by": claims.username}
+
+    @router.get("/api/v1/campaigns/{campaign_id}/decisions", summary="The latest dial decisions, newest first",
+                response_model=None)
+    async def decisions(campaign_id: str, claims: Manager, limit: int = 100) -> list[dict[str, Any]] | JSONResponse:
+        try:
+            async with sessions() as s:
+                return await campaigns.decisions(s, campaign_id, limit=limit)
+        except campaigns.CampaignError as exc:
+            return _error(exc)
 
     @router.get("/api/v1/campaigns/{campaign_id}", summary="Progress, results and live figures", response_model=None)
     async def show(campaign_id: str, claims: Manager) -> dict[str, Any] | JSONResponse:

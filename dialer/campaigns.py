@@ -7,7 +7,8 @@ JSON, read and checked by `parse_settings` (errors name the key):
      "dispositions": ["sale", "no-interest", "callback"], "country": "US",
      "compliance": {"calling_windows": {...}, "max_attempts": 6, "retry": {...}, ...},
      "abandon_limit": 0.03, "ring_timeout_s": 25, "grace_s": 2, "machine": "message",
-     "trunk": "pstn-trunk", "campaign_dnc": ["+12125550100"], "tick_s": 1}
+     "trunk": "pstn-trunk", "campaign_dnc": ["+12125550100"], "tick_s": 1, "dnc_refresh_s": 60,
+     "preview_skip_s": 3600}
 
 `compliance` is `dialer.compliance.parse_rules`'s mapping. Contacts are `CampaignContact` rows
 whose id is `<campaign id>:<list id>` (contact ids are unique across campaigns); the contact's
@@ -74,6 +75,8 @@ class CampaignSettings:
     trunk: str = "pstn-trunk"
     campaign_dnc: tuple[str, ...] = ()  # E.164
     tick_s: float = 1.0
+    dnc_refresh_s: float = 60.0  # how often a running campaign re-reads the CRM's do-not-call list
+    preview_skip_s: float = 3600.0  # preview: a contact an agent skipped is offered again this much later
 
     def rules(self, campaign_id: CampaignId, global_dnc: frozenset[str] = frozenset()) -> CampaignRules:
         rules = parse_rules(
@@ -85,7 +88,7 @@ class CampaignSettings:
 
 _SETTINGS_KEYS = (
     "agents", "skills", "script", "dispositions", "country", "compliance", "abandon_limit", "ring_timeout_s",
-    "grace_s", "machine", "trunk", "campaign_dnc", "tick_s",
+    "grace_s", "machine", "trunk", "campaign_dnc", "tick_s", "dnc_refresh_s", "preview_skip_s",
 )
 
 
@@ -126,6 +129,8 @@ def parse_settings(spec: Mapping[str, Any], where: str = "settings") -> Campaign
         trunk=_string(spec.get("trunk", "pstn-trunk"), f"{where}.trunk"),
         campaign_dnc=tuple(dnc),
         tick_s=_positive(spec.get("tick_s", 1.0), f"{where}.tick_s"),
+        dnc_refresh_s=_positive(spec.get("dnc_refresh_s", 60.0), f"{where}.dnc_refresh_s"),
+        preview_skip_s=_positive(spec.get("preview_skip_s", 3600.0), f"{where}.preview_skip_s"),
     )
     settings.rules(CampaignId("check"))  # compliance errors surface at creation, not at the first dial
     return settings
@@ -403,6 +408,25 @@ async def progress(session: AsyncSession, campaign_id: str, *, now: dt.datetime)
             for r in ledger.rates(now.timestamp())
         ],
     }
+
+
+MAX_DECISIONS = 1000
+
+
+async def decisions(session: AsyncSession, campaign_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The campaign's latest dial decisions (dials and no-dials), newest first."""
+    if not 1 <= limit <= MAX_DECISIONS:
+        raise CampaignError("invalid-limit", f"limit {limit}: expected 1 to {MAX_DECISIONS}")
+    await get_campaign(session, campaign_id)
+    rows = (await session.execute(
+        select(m.DialDecision).where(m.DialDecision.campaign_id == campaign_id)
+        .order_by(m.DialDecision.decided_at.desc(), m.DialDecision.id.desc()).limit(limit))).scalars()
+    return [
+        {"contact_id": r.contact_id, "number": r.number, "allowed": r.allowed, "reasons": list(r.reasons),
+         "next_allowed_at": r.next_allowed_at.timestamp() if r.next_allowed_at else None,
+         "agent_reserved": r.agent_reserved, "decided_at": r.decided_at.timestamp()}
+        for r in rows
+    ]
 
 
 async def list_campaigns(session: AsyncSession) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ Against the CRM database of the settings (dialer/campaigns.py):
   [--settings FILE.yaml]`, `callcenter campaign import ID FILE.csv [--json]` (exit 1 when a row
   is rejected), `callcenter campaign segment ID --tier T [--recency-below N]`,
   `callcenter campaign start|pause|resume|stop ID`, `callcenter campaign status ID [--json]`,
-  `callcenter campaign list`. A running control plane picks status changes up within seconds
+  `callcenter campaign decisions ID [--limit N] [--json]`, `callcenter campaign list`. A running control plane picks status changes up within seconds
   (`CampaignSupervisor.sync`).
 
 Without a database:
@@ -86,6 +86,11 @@ def register(sub: Any) -> None:
     status.add_argument("campaign_id", metavar="ID")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(func=_status)
+    dec = csub.add_parser("decisions", help="the latest dial decisions (dials and no-dials, with reasons)")
+    dec.add_argument("campaign_id", metavar="ID")
+    dec.add_argument("--limit", type=int, default=50, help="how many, newest first (default 50)")
+    dec.add_argument("--json", action="store_true", help="print one JSON list")
+    dec.set_defaults(func=_decisions)
     csub.add_parser("list", help="every campaign").set_defaults(func=_list)
 
 
@@ -180,6 +185,24 @@ def _status(args: argparse.Namespace) -> int:
         print(f"dials {p['dials']}, live answers {p['answers']}; " + ", ".join(f"{k} {v}" for k, v in p["outcomes"].items()))
         for w in p["abandon_windows"]:
             print(f"abandons {w['window']}: {w['abandons']}/{w['answers']} ({w['rate']:.1%}; limit {p['abandon_limit']:.0%})")
+        return 0
+
+    return _in_session(args, work)
+
+
+def _decisions(args: argparse.Namespace) -> int:
+    async def work(s: AsyncSession) -> int:
+        rows = await campaigns.decisions(s, args.campaign_id, limit=args.limit)
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False))
+            return 0
+        for r in rows:
+            at = datetime.fromtimestamp(r["decided_at"], UTC).isoformat(timespec="seconds")
+            verdict = "dial" if r["allowed"] else "no-dial " + ", ".join(r["reasons"])
+            reserved = " (agent reserved)" if r["agent_reserved"] else ""
+            nxt = r["next_allowed_at"]
+            later = f"; next {datetime.fromtimestamp(nxt, UTC).isoformat(timespec='seconds')}" if nxt else ""
+            print(f"{at}\t{r['contact_id']}\t{r['number']}\t{verdict}{reserved}{later}")
         return 0
 
     return _in_session(args, work)

@@ -10,11 +10,15 @@ Theory of operation
   them to the CRM, the simulation counts them. A refused contact goes back at `next_allowed_at`,
   or leaves the campaign when that is None. A refusal for the abandon limit is campaign-wide, so
   the scan stops there and the contact stays at the head.
+* The do-not-call list changes while a campaign runs: `set_global_dnc` swaps the rules' global
+  list (the adapter re-reads the CRM's); contacts already queued are checked against the new
+  list when their turn comes.
 * Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 from collections.abc import Callable, Iterator
@@ -56,6 +60,14 @@ class ContactQueue:
         self._heap: list[tuple[float, int, Contact]] = []
         self._seq = 0
         self._fresh_done = False
+
+    @property
+    def rules(self) -> CampaignRules:
+        return self._rules
+
+    def set_global_dnc(self, numbers: frozenset[str]) -> None:
+        """The global do-not-call list (E.164) from now on."""
+        self._rules = dataclasses.replace(self._rules, global_dnc=numbers)
 
     def push(self, contact: Contact, due: float) -> None:
         self._seq += 1

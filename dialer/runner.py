@@ -64,16 +64,20 @@ from callcenter.events import (
     CampaignCallQueued,
     CampaignId,
     ChannelId,
-    ContactId,
     DialAttempted,
     DialDecided,
     Hangup,
     Originate,
     OriginateFailed,
+    PreviewAccepted,
+    PreviewOffered,
+    PreviewSkipped,
+    PreviewWithdrawn,
     QueueName,
     Redirect,
     RoutingRequest,
     UserEventReceived,
+    to_json,
 )
 from crm import models as m
 from crm.outbox import Outbox
@@ -119,7 +123,7 @@ class AttemptStore(Protocol):
 
 def is_runner_input(msg: object) -> bool:
     return isinstance(msg, AgentStateChanged | UserEventReceived | OriginateFailed | CallEnded | CallQueued
-                      | CallbackRequested)
+                      | CallbackRequested | PreviewAccepted | PreviewSkipped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +147,16 @@ class _Control:
 
 
 @dataclass(frozen=True, slots=True)
-class _Preview:
-    agent_id: AgentId
-    contact_id: ContactId
+class _DncRefreshed:
+    numbers: frozenset[str]
+
+
+@dataclass(slots=True)
+class _Offer:
+    """Preview: the contact offered to an agent, until dialed, skipped or withdrawn."""
+
+    contact: Contact
+    accepted: bool = False
 
 
 @dataclass(slots=True)
@@ -190,6 +201,7 @@ class CampaignRunner:
         *,
         agents: Mapping[AgentId, AgentState] | None = None,
         pacer: PacerConfig | None = None,
+        dnc: Callable[[], Awaitable[frozenset[str]]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not plan.settings.agents:
@@ -199,6 +211,7 @@ class CampaignRunner:
         self._store = store
         self._publish = publish
         self._clock = clock
+        self._load_dnc = dnc
         self._agents = frozenset(AgentId(a) for a in plan.settings.agents)
         self.state = PacerState.create(pacer or PacerConfig(mode=plan.mode, abandon_limit=plan.settings.abandon_limit,
                                                             grace_s=plan.settings.grace_s))
@@ -209,7 +222,7 @@ class CampaignRunner:
         for contact, due in plan.contacts:
             if due is not None:
                 self.queue.push(contact, due)
-        self._contacts = {c.contact_id: c for c, _ in plan.contacts}
+        self._offers: dict[AgentId, _Offer] = {}
         self._history: dict[str, list[Attempt]] = {k: list(v) for k, v in plan.history.items()}
         self._attempts: Counter[str] = Counter(plan.attempts)
         self._acd_state: dict[AgentId, AgentState] = {}
@@ -245,12 +258,11 @@ class CampaignRunner:
         """No new dials; calls in progress finish."""
         self.submit(_Control("stop"))
 
-    def preview_accepted(self, agent_id: AgentId, contact_id: str) -> None:
-        """Preview mode: the agent read the contact and asked for the call."""
-        self.submit(_Preview(agent_id, ContactId(contact_id)))
-
     async def run(self) -> None:
         ticker = asyncio.create_task(self._ticks(), name=f"dialer.{self.plan.campaign_id}.tick")
+        refresher = None
+        if self._load_dnc is not None:
+            refresher = asyncio.create_task(self._refresh_dnc(self._load_dnc), name=f"dialer.{self.plan.campaign_id}.dnc")
         try:
             while True:
                 msg = await self._inbox.get()
@@ -260,6 +272,8 @@ class CampaignRunner:
                     logger.exception("campaign %s: handling %s failed", self.plan.campaign_id, type(msg).__name__)
         finally:
             ticker.cancel()
+            if refresher is not None:
+                refresher.cancel()
             for handle in self._timers:
                 handle.cancel()
 
@@ -267,6 +281,17 @@ class CampaignRunner:
         while True:
             self.submit(_Tick())
             await asyncio.sleep(self.plan.settings.tick_s)
+
+    async def _refresh_dnc(self, load: Callable[[], Awaitable[frozenset[str]]]) -> None:
+        """The CRM's do-not-call list, re-read every `dnc_refresh_s`; the consumer applies it."""
+        while True:
+            await asyncio.sleep(self.plan.settings.dnc_refresh_s)
+            try:
+                numbers = await load()
+            except Exception as exc:  # the database may be down: dial on with the list we have
+                logger.warning("campaign %s: do-not-call list not refreshed: %s", self.plan.campaign_id, exc)
+                continue
+            self.submit(_DncRefreshed(numbers))
 
     def _later(self, delay_s: float, msg: object) -> asyncio.TimerHandle:
         handle: asyncio.TimerHandle
@@ -292,10 +317,24 @@ class CampaignRunner:
                 self.running = True
             case _Control(action="stop"):
                 self.stopped = True
-            case _Preview():
-                self.state.agent_status(msg.agent_id, AgentStatus.PREVIEWING, now)
-                self.state.preview_accepted(msg.agent_id, msg.contact_id)
+                for agent_id in list(self._offers):
+                    await self._withdraw(agent_id, now)
+            case _DncRefreshed():
+                added = len(msg.numbers - self.queue.rules.global_dnc)
+                self.queue.set_global_dnc(msg.numbers)
+                logger.info("campaign %s: do-not-call list refreshed, %d numbers (%d new)", self.plan.campaign_id,
+                            len(msg.numbers), added)
+            case PreviewAccepted() if msg.campaign_id == self.plan.campaign_id:
+                offer = self._offer_of(msg.agent_id, msg.contact_id)
+                if offer is not None:
+                    offer.accepted = True
+                    self.state.preview_accepted(msg.agent_id, msg.contact_id)
+            case PreviewSkipped() if msg.campaign_id == self.plan.campaign_id:
+                if self._offer_of(msg.agent_id, msg.contact_id) is not None:
+                    await self._skipped(msg.agent_id, now)
             case AgentStateChanged() if msg.agent_id in self._agents:
+                if msg.agent_id in self._offers and msg.new is not AgentState.READY:
+                    await self._withdraw(msg.agent_id, now)  # an inbound call or a break comes first
                 self._agent_state(msg.agent_id, msg.new, now)
                 line = self.lines.get(msg.call_id or "")
                 if line is not None and msg.new is AgentState.ON_CALL and line.state == "waiting":
@@ -328,8 +367,8 @@ class CampaignRunner:
 
     def _agent_state(self, agent_id: AgentId, acd_state: AgentState, now: float) -> None:
         self._acd_state[agent_id] = acd_state
-        if self._reserved_line(agent_id) is not None:
-            return  # the pacer holds it for a line still ringing; released when the line ends
+        if self._reserved_line(agent_id) is not None or agent_id in self._offers:
+            return  # the pacer holds it for a line still ringing, or it reads a preview
         self.state.agent_status(agent_id, _AGENT_STATUS.get(acd_state, AgentStatus.AWAY), now)
 
     def _reserved_line(self, agent_id: AgentId) -> _Line | None:
@@ -349,20 +388,83 @@ class CampaignRunner:
 
     async def _tick(self, now: float) -> None:
         history_of = self._history_of(now)
+        if self.plan.mode is Mode.PREVIEW:
+            await self._offer_previews(now, history_of)
         for dial in tick(self.state, now):
-            if dial.contact_id is not None:  # preview: the contact the agent accepted
-                contact = self._contacts.get(dial.contact_id)
-                if contact is None:
+            if dial.contact_id is not None and dial.agent_id is not None:  # preview: the agent accepted
+                offer = self._offers.pop(dial.agent_id, None)
+                if offer is None:
                     continue
-                decision = check(contact, self.plan.rules, history_of(contact), now, agent_reserved=True)
+                contact = offer.contact
+                # Asked again: the window may have closed, or the number joined a DNC list, since the offer.
+                decision = check(contact, self.queue.rules, history_of(contact), now, agent_reserved=True)
                 checked = [Checked(contact, decision, now, True)]
                 chosen = [contact] if decision.allowed else []
+                if not decision.allowed:
+                    await self._refused_preview(dial.agent_id, contact, decision.next_allowed_at, now)
             else:
                 chosen, checked = self.queue.take(1, now, history_of, agent_reserved=dial.agent_id is not None)
             for c in checked:
                 await self._decided(c.to_event(self.plan.campaign_id))
             for contact in chosen:
                 await self._dial(contact, dial, now)
+
+    # ---- preview ----------------------------------------------------------------------------
+
+    async def _offer_previews(self, now: float, history_of: Callable[[Contact], History]) -> None:
+        """Each free agent of the campaign without an offer gets the next contact compliance allows."""
+        for agent_id in sorted(self._agents):
+            agent = self.state.agents.get(agent_id)
+            if agent is None or agent.status is not AgentStatus.FREE or agent_id in self._offers:
+                continue
+            chosen, checked = self.queue.take(1, now, history_of, agent_reserved=True)
+            for c in checked:
+                await self._decided(c.to_event(self.plan.campaign_id))
+            if not chosen:
+                return  # nothing is due: the other agents would get nothing either
+            contact = chosen[0]
+            self._offers[agent_id] = _Offer(contact)
+            self.state.agent_status(agent_id, AgentStatus.PREVIEWING, now)
+            logger.info("campaign %s contact %s: offered to agent %s", self.plan.campaign_id, contact.contact_id, agent_id)
+            await self._emit(PreviewOffered(
+                campaign_id=self.plan.campaign_id, contact_id=contact.contact_id, agent_id=agent_id, name=contact.name,
+                number=mask_number(contact.number), script=render_script(self.plan.settings.script, contact),
+                customer_id=contact.customer_id, at=now,
+            ))
+
+    def _offer_of(self, agent_id: AgentId, contact_id: str) -> _Offer | None:
+        """The agent's own open offer of this contact; anything else is refused (the CTI checks
+        too: this guards against a stale or forged fact on the bus)."""
+        offer = self._offers.get(agent_id)
+        if offer is None or offer.contact.contact_id != contact_id or offer.accepted:
+            logger.warning("campaign %s: agent %s answered contact %s, which is not their open offer; ignored",
+                           self.plan.campaign_id, agent_id, contact_id)
+            return None
+        return offer
+
+    async def _skipped(self, agent_id: AgentId, now: float) -> None:
+        contact = self._offers.pop(agent_id).contact
+        due = now + self.plan.settings.preview_skip_s
+        self.queue.push(contact, due)
+        self._agent_state(agent_id, self._acd_state.get(agent_id, AgentState.NOT_READY), now)  # free: the next offer
+        logger.info("campaign %s contact %s: skipped by agent %s", self.plan.campaign_id, contact.contact_id, agent_id)
+        await self._store.contact_done(contact.contact_id, status="pending", attempts=self._attempts[contact.contact_id],
+                                       next_at=due)
+
+    async def _withdraw(self, agent_id: AgentId, now: float) -> None:
+        contact = self._offers.pop(agent_id).contact
+        self.queue.push(contact, now)  # the next free agent gets it
+        self._agent_state(agent_id, self._acd_state.get(agent_id, AgentState.NOT_READY), now)
+        await self._emit(PreviewWithdrawn(campaign_id=self.plan.campaign_id, contact_id=contact.contact_id,
+                                          agent_id=agent_id, at=now))
+
+    async def _refused_preview(self, agent_id: AgentId, contact: Contact, next_at: float | None, now: float) -> None:
+        """Compliance refused the accepted contact: back in the queue (or out), the agent free again."""
+        if next_at is not None:
+            self.queue.push(contact, next_at)
+        self._agent_state(agent_id, self._acd_state.get(agent_id, AgentState.NOT_READY), now)
+        await self._emit(PreviewWithdrawn(campaign_id=self.plan.campaign_id, contact_id=contact.contact_id,
+                                          agent_id=agent_id, at=now))
 
     async def _decided(self, decision: DialDecided) -> None:
         if decision.allowed:
@@ -525,7 +627,7 @@ class CampaignRunner:
     async def _requeue(self, c: Contact, now: float) -> None:
         """Back in the queue for when compliance would next allow it, or out of the campaign."""
         history = self._history[c.number]
-        decision = check(c, self.plan.rules, History(tuple(history), ()), now, agent_reserved=True)
+        decision = check(c, self.queue.rules, History(tuple(history), ()), now, agent_reserved=True)
         if decision.next_allowed_at is not None:
             self.queue.push(c, decision.next_allowed_at)
             status = "pending"
@@ -576,6 +678,11 @@ DNC_REASONS = frozenset({"global-dnc", "campaign-dnc", "opted-out"})
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
+def mask_number(number: str) -> str:
+    """All but the last 4 digits hidden: what a preview shows before the agent decides."""
+    return "*" * max(len(number) - 4, 0) + number[-4:]
+
+
 def render_script(script: str, contact: Contact) -> str:
     """The campaign's script with `{name}`, `{number}` and the list's columns filled in; anything
     else is left as written (a script can never fail a live answer)."""
@@ -587,8 +694,9 @@ def render_script(script: str, contact: Contact) -> str:
 
 
 class CrmStore:
-    """Attempts through the CRM outbox (durable; upserted into campaign_attempts), contacts'
-    status and the last compliance decision in campaign_contacts. Failures are logged."""
+    """Attempts and decisions through the CRM outbox (durable; upserted into campaign_attempts and
+    dial_decisions), contacts' status and the last compliance decision in campaign_contacts.
+    Failures are logged."""
 
     def __init__(self, outbox: Outbox, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._outbox = outbox
@@ -603,6 +711,11 @@ class CrmStore:
             logger.exception("campaign %s contact %s: attempt not journaled", payload["campaign_id"], payload["contact_id"])
 
     async def decided(self, decision: DialDecided, *, status: str | None) -> None:
+        try:  # the log of every dial and no-dial (dial_decisions), durable before the database
+            await self._outbox.put("dial-decision", f"{decision.contact_id}@{decision.at}", to_json(decision))
+        except Exception:
+            self.failures += 1
+            logger.exception("campaign %s contact %s: decision not journaled", decision.campaign_id, decision.contact_id)
         values: dict[str, Any] = {}
         if status is not None:
             values["status"] = status
@@ -731,7 +844,8 @@ class CampaignSupervisor:
         try:
             async with self._sessions() as session:
                 plan = await load_plan(session, campaign_id, now=dt.datetime.fromtimestamp(self._clock(), dt.UTC))
-            runner = CampaignRunner(plan, self._port, self._store, self._publish, agents=self._agents(), clock=self._clock)
+            runner = CampaignRunner(plan, self._port, self._store, self._publish, agents=self._agents(),
+                                    dnc=self._dnc_snapshot, clock=self._clock)
         except Exception:  # the database, or a campaign edited into an invalid state: the others go on
             logger.exception("campaign %s: runner not started", campaign_id)
             return
@@ -741,6 +855,10 @@ class CampaignSupervisor:
         self.runners[campaign_id] = runner
         self._tasks[campaign_id] = asyncio.create_task(runner.run(), name=f"dialer.{campaign_id}")
         logger.info("campaign %s: runner started with %d contacts", campaign_id, len(plan.contacts))
+
+    async def _dnc_snapshot(self) -> frozenset[str]:
+        async with self._sessions() as session:
+            return await dnc_snapshot(session, now=dt.datetime.fromtimestamp(self._clock(), dt.UTC))
 
     def snapshot(self, campaign_id: str) -> dict[str, Any] | None:
         runner = self.runners.get(campaign_id)

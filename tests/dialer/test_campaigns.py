@@ -150,7 +150,7 @@ async def test_bad_settings_are_refused_naming_the_key(db: async_sessionmaker[As
         ({"campaign_dnc": ["12"]}, "settings.campaign_dnc[0]: '12' has 2 national digits; a US number has 10"),
         ({"compliance": {"max_attempts": -1}}, "settings.compliance.max_attempts: -1; expected a non-negative integer"),
         ({"colour": "red"}, "settings: unknown key 'colour'; expected one of agents, skills, script, dispositions, "
-         "country, compliance, abandon_limit, ring_timeout_s, grace_s, machine, trunk, campaign_dnc, tick_s"),
+         "country, compliance, abandon_limit, ring_timeout_s, grace_s, machine, trunk, campaign_dnc, tick_s, dnc_refresh_s, preview_skip_s"),
     ],
 )
 def test_settings_errors(settings: dict[str, object], message: str) -> None:

@@ -22,10 +22,12 @@ from crm.db import make_engine, make_sessionmaker, upgrade
 from crm.outbox import Outbox
 from dialer import campaigns
 from dialer.contacts import Contact
-from dialer.runner import CampaignRunner, CampaignSupervisor, CrmStore, load_plan, render_script
+from dialer.runner import CampaignRunner, CampaignSupervisor, CrmStore, dnc_snapshot, load_plan, render_script
 from tests.crm.conftest import engine, pg_template  # noqa: F401 - fixtures
 
 NOW = dt.datetime(2026, 3, 10, 15, 0, tzinfo=dt.UTC)  # a Tuesday: 11:00 in New York
+ANN = "id,phone,name,plan\na,+1 212 555 0100,Ann,gold\n"
+ANN_AND_BOB = ANN + "b,+1 212 555 0101,Bob,silver\n"
 
 
 @pytest.fixture
@@ -47,9 +49,9 @@ class Port:
 
 class Harness:
     def __init__(self, runner: CampaignRunner, port: Port, store: CrmStore, outbox: Outbox, published: list[object],
-                 clock: list[float]) -> None:
+                 clock: list[float], db: AsyncEngine) -> None:
         self.runner, self.port, self.store, self.outbox = runner, port, store, outbox
-        self.published, self.clock = published, clock
+        self.published, self.clock, self.engine = published, clock, db
         self.changed = asyncio.Event()
 
     async def until(self, predicate: Callable[[], bool]) -> None:
@@ -65,14 +67,15 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def harness(tmp_path: Path, *, settings: dict[str, Any] | None = None, fail: bool = False, migrate: bool = True,
-                  agents: dict[str, ev.AgentState] | None = None, mode: str = "progressive") -> AsyncIterator[Harness]:
+                  agents: dict[str, ev.AgentState] | None = None, mode: str = "progressive",
+                  contacts: str = ANN, dnc: bool = False) -> AsyncIterator[Harness]:
     db = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}")
     await upgrade(db)
     sessions = make_sessionmaker(db)
     async with sessions() as s:
         await campaigns.create_campaign(s, "c", name="C", queue="out", caller_id="10086", now=NOW, mode=mode,
                                         settings={"agents": ["1001"], "tick_s": 0.01, **(settings or {})})
-        await campaigns.import_contacts(s, "c", "id,phone,name,plan\na,+1 212 555 0100,Ann,gold\n")
+        await campaigns.import_contacts(s, "c", contacts)
         plan = await load_plan(s, "c", now=NOW)
     store_engine = db
     if not migrate:  # the CRM is "down": a database with no tables at all
@@ -88,10 +91,14 @@ async def harness(tmp_path: Path, *, settings: dict[str, Any] | None = None, fai
         if h is not None:
             h.changed.set()
 
+    async def load_dnc() -> frozenset[str]:
+        async with sessions() as s:
+            return await dnc_snapshot(s, now=NOW)
+
     port = Port(fail)
-    runner = CampaignRunner(plan, port, store, publish, clock=lambda: clock[0],
+    runner = CampaignRunner(plan, port, store, publish, clock=lambda: clock[0], dnc=load_dnc if dnc else None,
                             agents={ev.AgentId(a): s for a, s in (agents or {"1001": ev.AgentState.READY}).items()})
-    h = Harness(runner, port, store, outbox, published, clock)
+    h = Harness(runner, port, store, outbox, published, clock, db)
     task = asyncio.create_task(runner.run())
     try:
         yield h
@@ -168,7 +175,7 @@ async def test_a_crm_that_fails_costs_no_call_and_the_outbox_keeps_every_attempt
         h.clock[0] += 601  # the busy retry delay
         await h.until(lambda: len(h.port.commands) == 2)
         live, dead = h.outbox.counts()
-        assert (live, dead) == (3, 0)  # start and end of the first attempt, start of the second
+        assert (live, dead) == (5, 0)  # start and end of the first attempt, start of the second, two decisions
 
 
 @pytest.mark.parametrize("status", ["HUMAN", "NOTSURE"])
@@ -236,14 +243,78 @@ async def test_load_plan_rebuilds_history_and_the_dnc_snapshot_from_the_crm(crm_
     assert plan.live_answers == ((NOW.timestamp() - 3600, True),)
 
 
-async def test_preview_dials_only_the_contact_the_agent_accepted(tmp_path: Path) -> None:
-    async with harness(tmp_path, mode="preview") as h:
+def answer(kind: type[Any], contact: str, agent: str = "1001") -> Any:
+    return kind(campaign_id=ev.CampaignId("c"), contact_id=ev.ContactId(contact), agent_id=ev.AgentId(agent), at=0.0)
+
+
+async def test_preview_offers_the_next_contact_and_dials_only_what_the_agent_accepted(tmp_path: Path) -> None:
+    async with harness(tmp_path, mode="preview", contacts=ANN_AND_BOB, settings={"script": "Hi {name}, {plan}"}) as h:
+        await h.until(lambda: h.facts(ev.PreviewOffered))
         await asyncio.sleep(0.05)
+        [offer] = h.facts(ev.PreviewOffered)  # one agent: one offer at a time
+        assert offer == ev.PreviewOffered(
+            campaign_id=ev.CampaignId("c"), contact_id=ev.ContactId("c:a"), agent_id=ev.AgentId("1001"), name="Ann",
+            number="********0100", script="Hi Ann, gold", customer_id=None, at=NOW.timestamp())
         assert h.port.commands == []  # preview waits for the agent
-        h.runner.preview_accepted(ev.AgentId("1001"), "c:a")
+        # Another agent's accept, and an accept of a contact not offered, change nothing.
+        h.runner.submit(answer(ev.PreviewAccepted, "c:a", agent="1002"))
+        h.runner.submit(answer(ev.PreviewAccepted, "c:b"))
+        await asyncio.sleep(0.05)
+        assert h.port.commands == []
+        h.runner.submit(answer(ev.PreviewAccepted, "c:a"))
         await h.until(lambda: h.port.commands)
         variables = dict(h.port.commands[0].variables)
         assert (variables["CONTACT_ID"], variables["RESERVED_AGENT"]) == ("c:a", "1001")
+        assert len(h.facts(ev.PreviewOffered)) == 1  # the agent is on that line now, not offered more
+
+
+async def test_a_skipped_preview_moves_on_to_the_next_contact_and_comes_back_later(tmp_path: Path) -> None:
+    async with harness(tmp_path, mode="preview", contacts=ANN_AND_BOB, settings={"preview_skip_s": 600}) as h:
+        await h.until(lambda: h.facts(ev.PreviewOffered))
+        h.runner.submit(answer(ev.PreviewSkipped, "c:a"))
+        await h.until(lambda: len(h.facts(ev.PreviewOffered)) == 2)
+        h.runner.submit(answer(ev.PreviewSkipped, "c:b"))
+        await asyncio.sleep(0.05)
+        assert len(h.facts(ev.PreviewOffered)) == 2  # both skipped: nothing to offer for 10 minutes
+        h.clock[0] += 600
+        await h.until(lambda: len(h.facts(ev.PreviewOffered)) == 3)
+        assert [o.contact_id for o in h.facts(ev.PreviewOffered)] == ["c:a", "c:b", "c:a"]
+        assert h.port.commands == []
+        async with make_sessionmaker(h.engine)() as s:
+            row = await s.get(m.CampaignContact, "c:b")
+            assert row is not None and (row.status, row.next_attempt_at) == ("pending", NOW + dt.timedelta(seconds=600))
+
+
+async def test_an_offer_is_withdrawn_when_the_agent_leaves_ready_and_offered_again_after(tmp_path: Path) -> None:
+    async with harness(tmp_path, mode="preview") as h:
+        await h.until(lambda: h.facts(ev.PreviewOffered))
+        h.runner.submit(ev.AgentStateChanged(agent_id=ev.AgentId("1001"), old=ev.AgentState.READY,
+                                             new=ev.AgentState.RESERVED, at=0.0))  # an inbound call comes first
+        await h.until(lambda: h.facts(ev.PreviewWithdrawn))
+        h.runner.submit(answer(ev.PreviewAccepted, "c:a"))  # too late: the offer is gone
+        await asyncio.sleep(0.05)
+        assert h.port.commands == []
+        h.runner.submit(ev.AgentStateChanged(agent_id=ev.AgentId("1001"), old=ev.AgentState.WRAP_UP,
+                                             new=ev.AgentState.READY, at=0.0))
+        await h.until(lambda: len(h.facts(ev.PreviewOffered)) == 2)
+        assert [o.contact_id for o in h.facts(ev.PreviewOffered)] == ["c:a", "c:a"]
+
+
+async def test_a_number_put_on_the_dnc_list_while_the_campaign_runs_is_not_dialed_after_the_refresh(
+    tmp_path: Path,
+) -> None:
+    async with harness(tmp_path, contacts=ANN_AND_BOB, dnc=True, settings={"dnc_refresh_s": 0.01},
+                       agents={"1001": ev.AgentState.NOT_READY}) as h:
+        async with make_sessionmaker(h.engine)() as s:
+            s.add(m.DncEntry(number="+12125550100", added_at=NOW))  # Ann asked not to be called
+            await s.commit()
+        await h.until(lambda: "+12125550100" in h.runner.queue.rules.global_dnc)
+        h.runner.submit(ev.AgentStateChanged(agent_id=ev.AgentId("1001"), old=ev.AgentState.NOT_READY,
+                                             new=ev.AgentState.READY, at=0.0))
+        await h.until(lambda: h.port.commands)
+        assert dict(h.port.commands[0].variables)["CONTACT_ID"] == "c:b"
+        refused = [d for d in h.facts(ev.DialDecided) if not d.allowed]
+        assert [(d.contact_id, d.reasons, d.next_allowed_at) for d in refused] == [("c:a", ("global-dnc",), None)]
 
 
 def test_the_script_is_filled_from_the_contact_and_never_fails() -> None:
