@@ -50,9 +50,8 @@ class Journal(Protocol):
 def crm_recording_payload(processed: RecordingProcessed, *, retention_days: int, transcript: str) -> dict[str, Any]:
     """The CRM outbox's "recording" entry (crm.repositories.write_recordings).
 
-    NOTE(recorder): `sha256` and `paused_spans` travel in the entry although the CRM's
-    `recordings` table has no column for them yet (write_recordings ignores keys it does not
-    know); until it does, the recorder index and the sidecar `<id>.json` hold them."""
+    The CRM stores `sha256` and `paused_spans` (migration 0002); the recorder index and the
+    sidecar `<id>.json` hold them too."""
     return {
         "id": processed.recording_id,
         "call_id": processed.call_id,
