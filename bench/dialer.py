@@ -7,6 +7,11 @@ Setup: the outbound simulation (dialer/simulate.py) of one 4-hour shift starting
 abandon limit is 3% of live answers in each of the default windows (rolling 30 days, calendar
 day, rolling hour), and compliance (calling window, retries, lock-outs) runs before every dial.
 
+"All at <= 3% abandon": the ratio rule only watches today's rate, so at the 3% target it breaks
+the live window. As an operator would, the bench lowers the ratio rule's own target (3%, 2.5%,
+2%, 1.5%, 1%) until every window holds 3%, and reports the target it needed
+(`ratio_target_used`); the rule itself is unchanged (dialer/pacing.py).
+
 Occupancy is (talk + wrap-up) / logged-in time. `abandon_rate_max_window` is the worst value
 any window took while judged (see dialer/simulate.py); `limit_held` says whether it stayed
 within the limit. Prints one JSON object: {"results": [{agents, answer_rate, mode, occupancy,
@@ -28,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dialer.simulate import run
 
 MODES = ("preview", "progressive", "ratio", "predictive")
+LIMIT = 0.03
+RATIO_TARGETS = (0.03, 0.025, 0.02, 0.015, 0.01)
 
 
 def main() -> None:
@@ -43,25 +50,29 @@ def main() -> None:
         for rate in args.answer_rates:
             for mode in MODES:
                 t0 = time.perf_counter()
-                r = run(
-                    {
-                        "kind": "outbound",
-                        "agents": agents,
-                        "duration_s": args.duration_s,
-                        "pacing": {"mode": mode},
-                        "lines": {"live_rate": rate},
-                    },
-                    seed=args.seed,
-                )
+                for target in RATIO_TARGETS if mode == "ratio" else (LIMIT,):
+                    r = run(
+                        {
+                            "kind": "outbound",
+                            "agents": agents,
+                            "duration_s": args.duration_s,
+                            "pacing": {"mode": mode, "abandon_limit": target},
+                            "lines": {"live_rate": rate},
+                        },
+                        seed=args.seed,
+                    )
+                    if r["abandon_rate_max_window"] <= LIMIT:
+                        break
                 results.append(
                     {
                         "agents": agents,
                         "answer_rate": rate,
                         "mode": mode,
+                        **({"ratio_target_used": target} if mode == "ratio" else {}),
                         "occupancy": r["occupancy"],
                         "talk_min_per_hour": r["talk_min_per_hour"],
                         "abandon_rate_max_window": r["abandon_rate_max_window"],
-                        "limit_held": r["abandon_rate_max_window"] <= 0.03,
+                        "limit_held": r["abandon_rate_max_window"] <= LIMIT,
                         "abandon_rate_day": r["abandon_rate_by_window"]["calendar-day"]["rate"],
                         "dials_per_agent_hour": r["dials_per_agent_hour"],
                         "connect_p99_s": r["connect_p99_s"],
@@ -77,7 +88,7 @@ def main() -> None:
                 "benchmark": "dialer",
                 "duration_s": args.duration_s,
                 "seed": args.seed,
-                "abandon_limit": 0.03,
+                "abandon_limit": LIMIT,
                 "target_50_agents_020": None
                 if target is None
                 else {"occupancy": target["occupancy"], "met": target["occupancy"] >= 0.93 and target["limit_held"]},
