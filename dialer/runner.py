@@ -27,12 +27,19 @@ through `publish` (the bus): decisions, attempts, and the ACD's inputs for live 
   the queue at `check(...).next_allowed_at` (retry delay, window, lock-out), or leaves it. An
   agent's `CallbackRequested` for a connected call (during it or in wrap-up) turns that attempt's
   outcome into `callback` at the customer's time.
+* **Preview**: each free agent without an offer gets the next contact compliance allows as a
+  `PreviewOffered` (the agent desktop); the CTI answers with `PreviewAccepted` (dialed, after
+  compliance is asked again) or `PreviewSkipped` (back after `preview_skip_s`, the next one is
+  offered). Only the agent's own open offer counts. An agent leaving READY withdraws it.
+* **DNC**: every `dnc_refresh_s` the CRM's do-not-call snapshot is read again (`dnc`) and applied
+  by the consumer, between two events, like everything else.
 * **Agents**: the ACD's agent states become the pacer's (READY free, offered / on a call /
   outbound talking, wrap-up, anything else away), so inbound calls on blended agents take them
   from the pacer. An agent the pacer reserved for a line stays reserved until that line ends.
 * Rule: the CRM is written through an `AttemptStore` whose failures are logged, never raised:
   a database error never drops a call. `CrmStore` journals attempts in the CRM outbox (local and
-  durable, drained into `campaign_attempts` when the database is up).
+  durable, drained into `campaign_attempts` when the database is up), and every decision the
+  same way into `dial_decisions`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-// The agent desktop: state buttons, the screen pop, call control and wrap-up.
+// The agent desktop: state buttons, the screen pop, call control, wrap-up and campaign previews.
 "use strict";
 (() => {
-  let state = "logged-out", since = Date.now() / 1000, call = null, calls = {};
+  let state = "logged-out", since = Date.now() / 1000, call = null, calls = {}, preview = null;
   const $ = (id) => document.getElementById(id);
 
   function log(text) {
@@ -68,6 +68,20 @@
     $("btn-rec-resume").disabled = !["talking", "held"].includes(call.state) || !call.recording_paused;
     $("btn-wrapup").disabled = !["ended", "wrap-up"].includes(call.state);
   }
+  function renderPreview() {
+    $("preview").classList.toggle("hidden", !preview);
+    if (!preview) return;
+    $("preview-campaign").textContent = "· campaign " + preview.campaign_id;
+    dl($("preview-card"), [["Name", preview.name], ["Number", preview.number], ["Customer", preview.customer_id],
+                           ["Contact", preview.contact_id]]);
+    $("preview-script").textContent = preview.script;
+  }
+  // The offer is gone once answered: the dialer offers the next contact (or dials this one).
+  async function answerPreview(action) {
+    const offer = preview;
+    preview = null; renderPreview();
+    await act(action, { contact_id: offer.contact_id });
+  }
   async function refreshStats() {
     try {
       const me = await CC.api("GET", "/api/v1/me");
@@ -111,6 +125,14 @@
     CC.on("call.transferred", (m) => log(`transferred ${m.call_id} to ${m.target}`));
     CC.on("call.ended", (m) => { setCall(m.call_id, { state: "ended" }); log(`call ${m.call_id} ended (${m.hangup_side})`); });
     CC.on("agent.wrap-up-ended", (m) => { setCall(m.call_id, { disposition: m.disposition }); });
+    CC.on("campaign.preview-offered", (m) => {
+      if (m.agent_id !== CC.me.agent_id) return;
+      preview = m; renderPreview(); log(`preview: ${m.name || m.contact_id} (${m.number})`);
+    });
+    CC.on("campaign.preview-withdrawn", (m) => {
+      if (m.agent_id !== CC.me.agent_id || !preview || preview.contact_id !== m.contact_id) return;
+      preview = null; renderPreview(); log("preview withdrawn: " + m.contact_id);
+    });
     CC.on("cti.request-failed", (m) => { if (!CC.pending[m.request_id]) fail(m); });
     CC.connect((s) => { $("link").textContent = s; });
     setInterval(renderState, 1000);
@@ -132,6 +154,8 @@
       await act("wrap-up", { call_id: call.call_id, disposition: $("disposition").value, notes: $("notes").value });
       if (!$("error").textContent) { setCall(call.call_id, { disposition: $("disposition").value }); call = null; $("notes").value = ""; renderPop(); }
     };
+    $("btn-preview-call").onclick = () => answerPreview("preview-call");
+    $("btn-preview-skip").onclick = () => answerPreview("preview-skip");
     $("btn-callback").onclick = () => act("callback", { call_id: call.call_id, number: $("cb-number").value });
   });
 })();

@@ -18,6 +18,7 @@ from crm.outbox import Outbox
 from dialer import campaigns
 from dialer.runner import CampaignRunner, CrmStore, is_runner_input, load_plan
 from tests.cti.conftest import Harness
+from tests.cti.test_api import ready_agent
 
 CONTACTS = "id,phone,name,plan\na,+1 212 555 0100,Ann,gold\nb,+1 212 555 0101,Bob,silver\nc,+1 212 555 0102,Cy,gold\n"
 
@@ -33,7 +34,8 @@ class Port:
 
 @pytest.fixture
 async def dialer(cti: Harness, tmp_path: Path) -> AsyncIterator[Port]:
-    """A preview campaign for agents 1001 and 1002 (both ready), its runner fed by the CTI's bus."""
+    """A preview campaign for agents 1001 and 1002, its runner fed by the CTI's bus: it learns the
+    agents' states from the ACD's facts there, as in the control plane."""
     db = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}")
     await upgrade(db)
     sessions = make_sessionmaker(db)
@@ -46,8 +48,7 @@ async def dialer(cti: Harness, tmp_path: Path) -> AsyncIterator[Port]:
         plan = await load_plan(s, "spring", now=now)
     outbox = Outbox(tmp_path / "outbox.sqlite3")
     port = Port()
-    runner = CampaignRunner(plan, port, CrmStore(outbox, sessions), cti.bus.publish,
-                            agents={ev.AgentId("1001"): ev.AgentState.READY, ev.AgentId("1002"): ev.AgentState.READY})
+    runner = CampaignRunner(plan, port, CrmStore(outbox, sessions), cti.bus.publish)
     sub = cti.bus.subscribe("dialer", accepts=is_runner_input)
 
     async def pump() -> None:
@@ -78,10 +79,11 @@ async def until_dialed(port: Port) -> ev.Originate:
 async def test_the_agent_who_was_offered_a_contact_calls_it_and_no_other_agent_can(
     cti: Harness, dialer: Port
 ) -> None:
-    ann = await cti.user("agent1001")
-    bob = await cti.user("agent1002")
-    assert ann.socket is not None and bob.socket is not None
+    ann = await ready_agent(cti, "agent1001")
+    assert ann.socket is not None
     mine = await ann.socket.next("campaign.preview-offered")
+    bob = await ready_agent(cti, "agent1002")
+    assert bob.socket is not None
     theirs = await bob.socket.next("campaign.preview-offered")
     assert (mine["agent_id"], mine["name"], mine["number"], mine["script"]) == (
         "1001", "Ann", "********0100", "Hello Ann, about your gold plan")
@@ -106,14 +108,14 @@ async def test_the_agent_who_was_offered_a_contact_calls_it_and_no_other_agent_c
 
 
 async def test_skipping_offers_the_next_contact_and_dials_nothing(cti: Harness, dialer: Port) -> None:
-    bob = await cti.user("agent1002")
+    bob = await ready_agent(cti, "agent1002")
     assert bob.socket is not None
     first = await bob.socket.next("campaign.preview-offered")
     reply = await bob.socket.request("preview-skip", contact_id=first["contact_id"])
     assert reply["type"] == "cti.request-done"
     second = await bob.socket.next("campaign.preview-offered")
-    assert (first["contact_id"], second["contact_id"]) == ("spring:b", "spring:c")  # 1001 holds spring:a
-    rest = await bob.http.post("/api/v1/actions/preview-skip", json={"contact_id": "spring:b"})
+    assert (first["contact_id"], second["contact_id"]) == ("spring:a", "spring:b")
+    rest = await bob.http.post("/api/v1/actions/preview-skip", json={"contact_id": "spring:a"})
     assert (rest.status_code, rest.json()["error_id"]) == (400, "no-such-preview")
     await asyncio.sleep(0.1)
     assert dialer.commands == []
