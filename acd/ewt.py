@@ -1,5 +1,10 @@
 """Estimated wait time for a queued call, with a confidence.
 
+Theory of operation
+-------------------
+Pure arithmetic on what the engine knows (position, eligible agents, AHT and its sample count);
+no clock, no randomness.
+
 Model: `n` agents can take the call (logged in, not paused, with the call's skills at the
 required levels), each busy for an exponential time with mean `aht_s` (talk + wrap-up). A caller
 with `position` calls ahead is served at the (position + 1)-th completion among `n` agents, so the

@@ -1,5 +1,10 @@
 """Live counters per queue and per priority class, kept by the engine as calls move.
 
+Theory of operation
+-------------------
+Only acd/engine.py writes the counters (`answer`, `leave`, and the handled totals at wrap-up);
+everything else reads them. Pure: waits and times come in as numbers, nothing here reads a clock.
+
 Definitions (the same in the simulator's report and on the wallboard):
 * offered: calls that entered the queue (overflow-in included); answered, abandoned (caller hung
   up while waiting or ringing), overflowed (left for another queue), fallback, callback.

@@ -1,7 +1,11 @@
 """Agent selection strategies: each turns a ready, eligible agent into a sort key; smallest wins.
 
+Theory of operation
+-------------------
 A strategy only ever ranks agents that can already take the call (right queue, skills, levels,
 READY). Ties on the key are broken by agent id, so a decision never depends on set order.
+Pure: the time (`now`), the round-robin distance and the random draw come in as arguments; the
+engine computes them (the draw from its injected `random.Random`), so a key is a plain function.
 """
 
 from __future__ import annotations
