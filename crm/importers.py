@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter.csvreport import RowProblem
 from callcenter.errors import CallCtlError
 from crm import models as m
 from crm.phones import InvalidNumber, normalise_number
@@ -40,14 +41,7 @@ class ImportFileError(CallCtlError):
     """The file as a whole cannot be imported (unreadable, not UTF-8, bad header)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    row: int
-    column: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"row {self.row}, column {self.column}: {self.reason}"
+Problem = RowProblem  # the dialer's contact import reports its rows the same way
 
 
 @dataclass(slots=True)

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from callcenter.csvreport import RowProblem
 from callcenter.events import ContactId, CustomerId
 
 
@@ -127,14 +128,7 @@ class Contact:
     fields: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    row: int
-    column: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"row {self.row}, column {self.column}: {self.reason}"
+Rejection = RowProblem  # the CRM's imports report their rows the same way
 
 
 @dataclass(frozen=True, slots=True)
