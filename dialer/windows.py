@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -120,10 +120,6 @@ class CallingWindow:
 @lru_cache(maxsize=512)
 def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
-
-
-def is_open_everywhere(window: CallingWindow, zones: Iterable[str], at: float) -> bool:
-    return all(window.is_open(zone(z), at) for z in zones)
 
 
 def next_open_everywhere(window: CallingWindow, zones: Sequence[str], at: float) -> float | None:

@@ -18,7 +18,7 @@ import logging
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,14 +126,3 @@ def build_prompts(flows: Iterable[Flow], prompts_dir: Path, *, force: bool = Fal
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
         manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
     return report
-
-
-def missing_text_prompts(flow: Flow, prompts_dir: Path, languages: Sequence[str] | None = None) -> list[str]:
-    """Text prompts of `flow` not yet built (what `prompts build` would create)."""
-    out = []
-    for prompt, langs in flow.prompts.items():
-        for lang, source in langs.items():
-            wanted = source.kind == "text" and (languages is None or lang in languages)
-            if wanted and not text_prompt_path(prompts_dir, flow.name, prompt, lang).with_suffix(".wav").is_file():
-                out.append(f"{lang}/{prompt}")
-    return out

@@ -101,11 +101,6 @@ class Recognizer(Protocol):
         ...
 
 
-def wav_duration(path: Path) -> float:
-    with wave.open(str(path), "rb") as w:
-        return w.getnframes() / float(w.getframerate())
-
-
 def _read_wav(path: Path) -> tuple[bytes, int]:
     with wave.open(str(path), "rb") as w:
         if w.getnchannels() != 1 or w.getsampwidth() != 2:

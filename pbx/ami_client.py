@@ -85,7 +85,6 @@ class _Pending:
     connection: int  # which connection it was written on
     future: asyncio.Future[list[AmiMessage]]
     items: list[AmiMessage] = field(default_factory=list)
-    acked: bool = False
 
 
 class AmiSubscription:
@@ -408,9 +407,8 @@ class AmiClient:
             return
         if reply.name.lower() == "error":
             pending.future.set_exception(AmiActionError(pending.name, action_id, reply))
-        elif pending.is_list and (reply.get("EventList") or "").lower() == "start":
-            pending.acked = True
-        else:
+        elif not (pending.is_list and (reply.get("EventList") or "").lower() == "start"):
+            # A list action's "EventList: start" reply only acknowledges it; its events follow.
             pending.future.set_result([reply] if not pending.is_list else [])
 
     @staticmethod
