@@ -145,7 +145,6 @@ class _Draft:
     caller_name: str = ""
     customer_id: int | None = None
     ivr_exited_at: float | None = None
-    ivr_outcome: str = ""
     queued_at: float | None = None
     offered_at: float | None = None
     answered_at: float | None = None
@@ -251,7 +250,7 @@ class CallRecordBuilder:
             case ev.IvrEntered():
                 d.ivr_flow = e.flow
             case ev.IvrExited():
-                d.ivr_exited_at, d.ivr_path, d.ivr_outcome = e.at, e.path, e.outcome
+                d.ivr_exited_at, d.ivr_path = e.at, e.path
                 d.ivr_flow = d.ivr_flow or e.flow
             case ev.CallQueued():
                 if d.queued_at is None:
