@@ -23,7 +23,7 @@ from callcenter.errors import CallCtlError, RemoteProtocolError
 from pbx.agi import AgiEnvDecoder, AgiEnvironment, AgiReply, AgiReplyDecoder, encode_command
 
 logger = logging.getLogger(__name__)
-wire_logger = logging.getLogger("callctl.wire.agi")
+wire_logger = logging.getLogger("callcenter.wire.agi")
 
 READ_CHUNK = 4096
 
