@@ -6,6 +6,9 @@ Rules (China is the home country; the hotline sees +86, 0086 and national forms 
   (`8613800138000`), which is how some trunks present it;
 * any other international prefix is kept as `+<digits>` (`0044...` becomes `+44...`);
 * what remains must be 3 to 20 digits, else `InvalidNumber` names the input.
+
+Not dialer/contacts.py's `normalise`, on purpose: that one makes E.164 for dialing abroad with
+per-country length checks; this one keeps the national form the hotline's trunks present as ANI.
 """
 
 from __future__ import annotations

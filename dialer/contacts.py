@@ -12,7 +12,8 @@ Theory of operation
   points at the line in an editor. Rejections never stop the import.
 * Numbers become E.164 (`+<country code><national number>`): separators are dropped, `+` and
   `00` mean international, otherwise the row's country applies and its trunk prefix (`0`, or `1`
-  for NANP) is removed. The national length is checked per country.
+  for NANP) is removed. The national length is checked per country. (crm/phones.py keeps the
+  CRM's national ANI form instead; the runner converts CRM numbers with this function.)
 * The time zone comes from, in order: the `timezone` column; the NANP area code (+1); the
   country's zones. A country with several zones and no better information gives every zone, and
   the calling window must then be open in all of them (see windows.py).
