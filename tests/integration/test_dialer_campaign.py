@@ -227,6 +227,17 @@ async def test_campaign_connects_retries_busy_and_skips_dnc_and_closed_windows(
         assert sorted((row.contact_id, row.outcome) for row in rows) == sorted((a.contact_id, a.outcome) for a in ended)
         assert {row.call_id for row in rows} == {a.call_id for a in ended}
         assert all(row.ended_at is not None and row.ended_at >= row.started_at for row in rows)
+        # And every decision, dial or no-dial, is a dial_decisions row (through the outbox).
+        published = sorted((d.contact_id, d.allowed, list(d.reasons)) for d in r.facts(ev.DialDecided))
+        for _ in range(100):
+            async with r.db.connect() as conn:
+                stored = sorted((row.contact_id, row.allowed, row.reasons)
+                                for row in (await conn.execute(select(m.DialDecision))).all())
+            if len(stored) >= len(published):
+                break
+            await asyncio.sleep(0.1)
+        assert stored == published
+        assert ("spring:d1", False, ["global-dnc"]) in stored
         async with make_sessionmaker(r.db)() as s:
             contacts = {c.id: c for c in (await s.execute(select(m.CampaignContact))).scalars()}
         status = {cid: (c.status, c.attempts) for cid, c in contacts.items()}
