@@ -96,9 +96,10 @@ class Desk:
         return reply
 
 
-@pytest.fixture
-async def stack(make_emulator: Callable[..., Awaitable[Emulator]], ami_user: tuple[str, str], tmp_path: Path,
-                prompts: Path | None) -> AsyncIterator[Stack]:
+@contextlib.asynccontextmanager
+async def running_stack(make_emulator: Callable[..., Awaitable[Emulator]], ami_user: tuple[str, str], tmp_path: Path,
+                        prompts: Path | None, *, clock_scale: float, with_recorder: bool) -> AsyncIterator[Stack]:
+    """The control plane on a seeded SQLite CRM, against an emulator; `vip` is a VIP customer."""
     settings = Settings(data_dir=tmp_path / "data")
     settings.ensure_dirs()
     if prompts is not None:
@@ -115,17 +116,24 @@ async def stack(make_emulator: Callable[..., Awaitable[Emulator]], ami_user: tup
         )).one()
     await engine.dispose()
     settings.fastagi.bind_host, settings.fastagi.port = "127.0.0.1", free_port()
-    emulator = await make_emulator(agi_port=settings.fastagi.port, clock_scale=SPEED)
+    emulator = await make_emulator(agi_port=settings.fastagi.port, clock_scale=clock_scale)
     settings.ami.host, settings.ami.port = "127.0.0.1", emulator.ami_port
     settings.ami.username, settings.ami.secret = ami_user
     settings.http.host = "127.0.0.1"
-    plane = ControlPlane(settings, http_port=0, with_recorder=False)
+    plane = ControlPlane(settings, http_port=0, with_recorder=with_recorder)
     await plane.start()
     try:
         yield Stack(plane, emulator, f"http://127.0.0.1:{plane.http_port}",
                     {"id": str(row.id), "name": row.name, "ani": row.number})
     finally:
         await plane.stop()
+
+
+@pytest.fixture
+async def stack(make_emulator: Callable[..., Awaitable[Emulator]], ami_user: tuple[str, str], tmp_path: Path,
+                prompts: Path | None) -> AsyncIterator[Stack]:
+    async with running_stack(make_emulator, ami_user, tmp_path, prompts, clock_scale=SPEED, with_recorder=False) as s:
+        yield s
 
 
 @contextlib.asynccontextmanager

@@ -11,7 +11,6 @@ control plane's clock, and the emulator writes audio on its own, so the two must
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -21,17 +20,10 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from sqlalchemy import select
 
 from callcenter import events as ev
-from callcenter.app import ControlPlane
-from callcenter.demo import free_port
-from callcenter.settings import Settings
-from crm import models as m
-from crm.db import open_database
-from crm.seed import seed_demo
 from emulator.app import Emulator
-from tests.integration.test_cti_e2e import PASSWORD, Stack, desk, prompts, until  # noqa: F401  (prompts: fixture)
+from tests.integration.test_cti_e2e import PASSWORD, Stack, desk, prompts, running_stack, until  # noqa: F401  (prompts: fixture)
 
 PAUSE_S = 2.0
 
@@ -39,33 +31,9 @@ PAUSE_S = 2.0
 @pytest.fixture
 async def stack(make_emulator: Callable[..., Awaitable[Emulator]], ami_user: tuple[str, str], tmp_path: Path,
                 prompts: Path | None) -> AsyncIterator[Stack]:  # noqa: F811
-    settings = Settings(data_dir=tmp_path / "data")
-    settings.ensure_dirs()
-    if prompts is not None:
-        settings.prompts_dir.rmdir()
-        settings.prompts_dir.symlink_to(prompts)
-    settings.speech.engine = "none"  # transcription is tested in tests/recorder
-    engine = await open_database(settings.database_url)
-    await seed_demo(engine, customers=300, now=dt.datetime.now(dt.UTC), agent_password=PASSWORD)
-    async with engine.begin() as conn:
-        row = (await conn.execute(
-            select(m.Customer.id, m.Customer.name, m.CustomerPhone.number)
-            .join(m.CustomerPhone, m.CustomerPhone.customer_id == m.Customer.id)
-            .where(m.Customer.tier.in_(("vip", "star5")), m.CustomerPhone.is_primary.is_(True)).limit(1)
-        )).one()
-    await engine.dispose()
-    settings.fastagi.bind_host, settings.fastagi.port = "127.0.0.1", free_port()
-    emulator = await make_emulator(agi_port=settings.fastagi.port, clock_scale=1.0)
-    settings.ami.host, settings.ami.port = "127.0.0.1", emulator.ami_port
-    settings.ami.username, settings.ami.secret = ami_user
-    settings.http.host = "127.0.0.1"
-    plane = ControlPlane(settings, http_port=0)  # the recorder is on by default; phones answer PJSIPNotify
-    await plane.start()
-    try:
-        yield Stack(plane, emulator, f"http://127.0.0.1:{plane.http_port}",
-                    {"id": str(row.id), "name": row.name, "ani": row.number})
-    finally:
-        await plane.stop()
+    # transcription is tested in tests/recorder; the recorder is on, phones answer PJSIPNotify
+    async with running_stack(make_emulator, ami_user, tmp_path, prompts, clock_scale=1.0, with_recorder=True) as s:
+        yield s
 
 
 def rms(x: np.ndarray) -> float:
