@@ -425,6 +425,7 @@ class ControlPlane:
         from cti.recordings import build_recordings_router
         from cti.screenpop import CrmCards
         from cti.service import CtiConfig, CtiService
+        from dialer.api import BODY_LIMITS
         from dialer.api import build_router as build_campaigns_router
         from recorder.index import INDEX_FILE_NAME, RecordingIndex
 
@@ -446,7 +447,8 @@ class ControlPlane:
         self._stack.callback(index.close)
         recordings = build_recordings_router(self.cti, auth, index=index, recordings_dir=s.recordings_dir)
         campaigns = build_campaigns_router(self.crm.sessions, auth, control=self.dialer)
-        self.app = create_app(self.cti, auth, health=self.status, routers=[recordings, campaigns])
+        self.app = create_app(self.cti, auth, health=self.status, routers=[recordings, campaigns],
+                              body_limits=BODY_LIMITS)
         config = uvicorn.Config(self.app, host=s.http.host, port=self._http_port, log_level="warning",
                                 access_log=False, lifespan="on", ws_max_size=1 << 20)
         server = _quiet_server_class()(config)

@@ -67,6 +67,17 @@ def error_response(exc: DomainError) -> JSONResponse:
     return JSONResponse(exc.to_json(), status_code=STATUS_OF.get(exc.error_id, 400), headers=headers)
 
 
+def parse_json(text: str | bytes, lead: str = "") -> Any:
+    """JSON from the network, or `malformed-message` saying where (`lead`, e.g. "the body is ")
+    and what is wrong."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DomainError("malformed-message", f"{lead}not JSON: {exc.msg} at character {exc.pos}") from None
+    except RecursionError:  # "[[[[..." deeper than the decoder's recursion limit
+        raise DomainError("malformed-message", f"{lead}not JSON: nested deeper than this server accepts") from None
+
+
 def claims_dependency(auth: Authenticator) -> Callable[..., Claims]:
     """The FastAPI dependency that verifies the request's bearer token (every router uses it)."""
 
@@ -131,10 +142,8 @@ def build_router(service: CtiService, auth: Authenticator) -> APIRouter:
         "transfer, wrap-up, callback (agents); force-state, spy (supervisors)",
     )
     async def act(action: str, claims: Caller, request: Request) -> dict[str, Any]:
-        try:
-            body = await request.json() if await request.body() else {}
-        except json.JSONDecodeError as exc:
-            raise DomainError("malformed-message", f"the body is not JSON: {exc.msg} at character {exc.pos}") from None
+        raw = await request.body()
+        body = parse_json(raw, "the body is ") if raw else {}
         result = await service.perform(claims, action, body)
         return {"ok": True, "action": action, **result}
 
@@ -212,9 +221,8 @@ def build_router(service: CtiService, auth: Authenticator) -> APIRouter:
                     await ws.close(CLOSE_TOO_BIG, f"message over {MAX_FRAME_BYTES} bytes")
                     break
                 try:
-                    data = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    error = DomainError("malformed-message", f"not JSON: {exc.msg} at character {exc.pos}")
+                    data = parse_json(text)
+                except DomainError as error:
                     service.hub.to_client(client, failed("", "", error, service.clock()))
                     continue
                 await service.ws_request(client, data)
@@ -241,8 +249,8 @@ def build_router(service: CtiService, auth: Authenticator) -> APIRouter:
 async def _authenticate_socket(ws: WebSocket, auth: Authenticator) -> Claims:
     text = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_S)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
+        data = parse_json(text[: MAX_FRAME_BYTES + 1])  # cut: a token is short
+    except DomainError:
         data = None
     if not isinstance(data, dict) or data.get("type") != "auth" or not isinstance(data.get("token"), str):
         raise AuthError("not-authenticated", 'the first message must be {"type": "auth", "token": "<token>"}')

@@ -7,10 +7,12 @@ rather than a silently ignored value. `validate` turns pydantic's errors into on
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from callcenter.errors import DomainError
 
@@ -50,6 +52,15 @@ class Transfer(Strict):
     kind: Literal["blind", "attended"]
     to: Literal["agent", "queue", "number"]
     target: str = Field(pattern=TARGET)
+
+    @field_validator("target")
+    @classmethod
+    def number_is_dialable(cls, target: str, info: ValidationInfo) -> str:
+        # A number becomes the exten the caller is sent to in the dialplan: digits only, so an
+        # agent cannot type an extension or pattern of another context.
+        if info.data.get("to") == "number" and not re.fullmatch(NUMBER, target):
+            raise PydanticCustomError("number", "a number must be 1 to 32 digits, * or #, optionally after a +")
+        return target
 
 
 class WrapUp(Strict):

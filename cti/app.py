@@ -5,6 +5,11 @@
     app = create_app(service, auth, health=control_plane.status, routers=[recordings_router])
     # serve `app` with uvicorn; its lifespan starts and stops the service.
 
+Every HTTP request body is limited to `MAX_BODY_BYTES` (a path matching a pattern of
+`body_limits` gets that pattern's limit instead, e.g. the dialer's CSV upload); a larger one gets
+413 `body-too-large` before the route reads it, so nobody, logged in or not, can make the server
+hold a huge body in memory.
+
 `health()` returns `{"ok": bool, part: {...}}`; `GET /status` answers it with 200 when ok, else
 503, so load balancers and tests can wait on it.
 """
@@ -12,19 +17,84 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callcenter.errors import DomainError
 from cti.api import STATIC_DIR, build_router, error_response
 from cti.api_models import invalid
 from cti.auth import Authenticator
 from cti.service import CtiService
+
+MAX_BODY_BYTES = 1 << 20
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: 413 `body-too-large` for a body over its path's limit, announced by
+    Content-Length or found while it streams in (chunked)."""
+
+    def __init__(self, app: ASGIApp, *, default: int, limits: Mapping[str, int]) -> None:
+        self.app = app
+        self.default = default
+        self.limits = [(re.compile(pattern), limit) for pattern, limit in limits.items()]
+
+    def limit_for(self, path: str) -> int:
+        return next((limit for pattern, limit in self.limits if pattern.fullmatch(path)), self.default)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        where = f"{scope['method']} {scope['path']}"
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await self._refuse(send, where, limit)
+            return
+        received = 0
+        too_large = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                too_large = True
+                raise _BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if too_large:  # the route's own answer to the interrupted read: ours replaces it
+                return
+            started = True
+            await send(message)
+
+        with contextlib.suppress(_BodyTooLarge):
+            await self.app(scope, limited_receive, guarded_send)
+        if too_large and not started:
+            await self._refuse(send, where, limit)
+
+    @staticmethod
+    async def _refuse(send: Send, where: str, limit: int) -> None:
+        error = DomainError("body-too-large", f"{where}: the request body is over {limit} bytes", limit=limit)
+        await JSONResponse(error.to_json(), status_code=413)({"type": "http"}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def create_app(
@@ -33,6 +103,7 @@ def create_app(
     *,
     health: Callable[[], dict[str, Any]] | None = None,
     routers: Iterable[APIRouter] = (),  # more API, e.g. cti.recordings.build_recordings_router(...)
+    body_limits: Mapping[str, int] | None = None,  # path regex -> bytes, for routes taking more than MAX_BODY_BYTES
 ) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,4 +142,5 @@ def create_app(
         app.include_router(router)
     app.include_router(build_router(service, auth))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(BodyLimit, default=MAX_BODY_BYTES, limits=body_limits or {})
     return app

@@ -141,7 +141,9 @@ class TokenSigner:
 
     def verify(self, token: str) -> Claims:
         body, dot, signature = token.partition(".")
-        if not dot or not hmac.compare_digest(self._sign(body), signature):
+        # isascii first: a header or socket message may carry any character, and both _sign and
+        # compare_digest refuse non-ASCII text with an exception rather than a mismatch.
+        if not dot or not token.isascii() or not hmac.compare_digest(self._sign(body), signature):
             raise AuthError("invalid-token", "the session token is not valid; log in again")
         try:
             data = json.loads(_unb64(body))
@@ -172,11 +174,17 @@ class LoginLimiter:
     """At most `attempts_per_minute` failed logins per (username, address) in any 60 s."""
 
     WINDOW_S = 60.0
+    MAX_KEYS = 100_000
 
     def __init__(self, attempts_per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = attempts_per_minute
         self._clock = clock
         self._failures: dict[tuple[str, str], deque[float]] = {}
+
+    @staticmethod
+    def _key(username: str, address: str) -> tuple[str, str]:
+        # One counter whatever the case or surrounding spaces, so "Agent1001 " cannot start afresh.
+        return username.strip().casefold(), address
 
     def _recent(self, key: tuple[str, str]) -> deque[float]:
         now = self._clock()
@@ -188,7 +196,7 @@ class LoginLimiter:
         return failures
 
     def check(self, username: str, address: str) -> None:
-        failures = self._recent((username, address))
+        failures = self._recent(self._key(username, address))
         if len(failures) >= self.limit:
             retry = max(1, round(failures[0] + self.WINDOW_S - self._clock()))
             raise AuthError(
@@ -198,12 +206,16 @@ class LoginLimiter:
             )
 
     def failed(self, username: str, address: str) -> None:
-        self._recent((username, address)).append(self._clock())
-        if len(self._failures) > 100_000:  # bound the memory an attacker can make us use
-            self._failures = {k: v for k, v in self._failures.items() if v}
+        self._recent(self._key(username, address)).append(self._clock())
+        if len(self._failures) > self.MAX_KEYS:  # bound the memory an attacker can make us use
+            since = self._clock() - self.WINDOW_S
+            live = {k: v for k, v in self._failures.items() if v and v[-1] > since}
+            # Still too many within one minute (a flood of made-up names): forget the oldest half,
+            # so each pruning buys MAX_KEYS / 2 cheap insertions instead of one.
+            self._failures = dict(list(live.items())[len(live) // 2 :]) if len(live) > self.MAX_KEYS // 2 else live
 
     def succeeded(self, username: str, address: str) -> None:
-        self._failures.pop((username, address), None)
+        self._failures.pop(self._key(username, address), None)
 
 
 class Authenticator:

@@ -120,7 +120,7 @@ class Tickets:
     def verify(self, ticket: str, recording_id: str) -> Claims:
         body, _, signature = ticket.partition(".")
         bad = AuthError("invalid-ticket", f"the playback ticket is not valid for recording {recording_id!r}")
-        if not hmac.compare_digest(self._sign(body), signature):
+        if not ticket.isascii() or not hmac.compare_digest(self._sign(body), signature):
             raise bad
         try:
             data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))

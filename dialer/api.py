@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,6 +37,8 @@ from dialer import campaigns
 PAGE = Path(__file__).resolve().parent / "static" / "campaigns.html"
 STATUS_OF = {"no-such-campaign": 404, "campaign-exists": 409, "invalid-state": 409, "campaign-done": 409}
 MAX_CSV_BYTES = 20 * 1024 * 1024
+# For cti.app.create_app(body_limits=...): the CSV upload may be larger than other request bodies.
+BODY_LIMITS = {r"/api/v1/campaigns/[^/]+/contacts": MAX_CSV_BYTES}
 
 
 class Control(Protocol):
@@ -144,7 +146,7 @@ def build_router(
 
     @router.get("/api/v1/campaigns/{campaign_id}/decisions", summary="The latest dial decisions, newest first",
                 response_model=None)
-    async def decisions(campaign_id: str, claims: Manager, limit: int = 100) -> list[dict[str, Any]] | JSONResponse:
+    async def decisions(campaign_id: str, claims: Manager, limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[dict[str, Any]] | JSONResponse:
         try:
             async with sessions() as s:
                 return await campaigns.decisions(s, campaign_id, limit=limit)

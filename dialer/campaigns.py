@@ -26,6 +26,7 @@ import dataclasses
 import datetime as dt
 import io
 import logging
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -86,6 +87,7 @@ class CampaignSettings:
         return dataclasses.replace(rules, global_dnc=global_dnc, campaign_dnc=frozenset(self.campaign_dnc))
 
 
+_CAMPAIGN_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _SETTINGS_KEYS = (
     "agents", "skills", "script", "dispositions", "country", "compliance", "abandon_limit", "ring_timeout_s",
     "grace_s", "machine", "trunk", "campaign_dnc", "tick_s", "dnc_refresh_s", "preview_skip_s",
@@ -175,8 +177,10 @@ async def create_campaign(
     settings: Mapping[str, Any] | None = None,
     now: dt.datetime,
 ) -> m.Campaign:
-    if not campaign_id or ":" in campaign_id:
-        raise CampaignError("invalid-campaign", f"campaign id {campaign_id!r}: expected a non-empty id without ':'")
+    if not _CAMPAIGN_ID.fullmatch(campaign_id):
+        # It travels in URLs, AMI variables and the dialplan: nothing those could read as syntax.
+        raise CampaignError("invalid-campaign", f"campaign id {campaign_id!r}: expected 1 to 64 letters, digits, "
+                            "'_', '-' or '.'")
     if mode not in {Mode.PREVIEW, Mode.PROGRESSIVE, Mode.PREDICTIVE}:
         raise CampaignError("invalid-campaign", f"campaign {campaign_id}: mode {mode!r}; expected preview, progressive or predictive")
     if not queue:

@@ -111,6 +111,7 @@ for _country, _zone, _codes in (
 _SEPARATORS = re.compile(r"[\s\-.()/]")
 _YES = {"yes", "y", "true", "1"}
 _NO = {"no", "n", "false", "0"}
+_CONTACT_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 KNOWN_COLUMNS = ("id", "phone", "name", "country", "timezone", "consent", "opt_out", "customer_id")
 
 
@@ -256,6 +257,10 @@ def _contact(
         flags[column] = True if raw in _YES else False if raw in _NO else None
         if raw and flags[column] is None:
             reject(column, f"{values[column]!r} is not yes or no")
+    if (contact_id := values.get("id", "")) and not _CONTACT_ID.fullmatch(contact_id):
+        # The id travels to Asterisk (Originate's CONTACT_ID): a comma there would start another
+        # variable, and the dialplan would read it as an argument separator.
+        reject("id", f"{contact_id!r} is not 1 to 64 letters, digits, '_', '-' or '.'")
     if problems or not number:
         return None
     extra = {k: v for k, v in values.items() if k not in KNOWN_COLUMNS}
