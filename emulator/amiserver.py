@@ -442,42 +442,36 @@ class AmiSession:
         await self.pbx.bridge_channels(a, b)
         self.ack(request, "Channels have been bridged")
 
-    async def blind_transfer(self, request: AmiMessage) -> None:
+    def transfer_target(self, request: AmiMessage, invalid: str) -> tuple[LiveChannel, str, str] | None:
+        """(bridged channel, context, exten) of a BlindTransfer or Atxfer, or None after replying
+        with Asterisk's error (`invalid` when the channel is not bridged or the target unknown)."""
         if not request.get("Channel"):
             self.error(request, "No channel specified")
-            return
+            return None
         exten = request.get("Exten") or ""
         if not exten:
             self.error(request, "No extension specified")
-            return
+            return None
         ch = self.channel_arg(request)
         if ch is None:
             self.error(request, "Channel specified does not exist")
-            return
+            return None
         context = request.get("Context") or ch.context
         if ch.bridge is None or self.pbx.dialplan.extension(context, exten) is None:
-            self.error(request, "Transfer invalid")
+            self.error(request, invalid)
+            return None
+        return ch, context, exten
+
+    async def blind_transfer(self, request: AmiMessage) -> None:
+        if (target := self.transfer_target(request, "Transfer invalid")) is None:
             return
-        await self.pbx.blind_transfer(ch, context, exten)
+        await self.pbx.blind_transfer(*target)
         self.ack(request, "Transfer succeeded")
 
     async def atxfer(self, request: AmiMessage) -> None:
-        if not request.get("Channel"):
-            self.error(request, "No channel specified")
+        if (target := self.transfer_target(request, "Atxfer failed")) is None:
             return
-        exten = request.get("Exten") or ""
-        if not exten:
-            self.error(request, "No extension specified")
-            return
-        ch = self.channel_arg(request)
-        if ch is None:
-            self.error(request, "Channel specified does not exist")
-            return
-        context = request.get("Context") or ch.context
-        if ch.bridge is None or self.pbx.dialplan.extension(context, exten) is None:
-            self.error(request, "Atxfer failed")
-            return
-        self.pbx.spawn(self.pbx.attended_transfer(ch, context, exten), f"atxfer {ch.name}")
+        self.pbx.spawn(self.pbx.attended_transfer(*target), f"atxfer {target[0].name}")
         self.ack(request, "Atxfer successfully queued")
 
     async def mixmonitor(self, request: AmiMessage) -> None:
