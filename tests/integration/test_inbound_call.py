@@ -12,8 +12,9 @@ import pytest
 import soundfile as sf
 
 from callcenter.events import ChannelHeld, ChannelUnheld
-from emulator.app import Emulator
+from emulator.app import Emulator, PlacedCall
 from pbx.agi import AgiEnvironment
+from pbx.ami import AmiMessage
 from pbx.ami_client import AmiClient
 from pbx.calls import CallTracker
 from pbx.fastagi import AgiSession, FastAgiServer
@@ -241,7 +242,9 @@ async def test_hold_and_unhold_the_way_the_command_port_does(make_emulator, ami_
     assert holds == [("ChannelHeld", call.uniqueid), ("ChannelUnheld", call.uniqueid)]
 
 
-async def test_an_agent_answers_by_hand(make_emulator, ami_probe) -> None:
+async def ring_a_manual_phone(make_emulator, ami_probe) -> tuple[Emulator, AmiProbe, PlacedCall, AmiMessage]:
+    """A caller on hold sent by hand (Setvar, Redirect) to ring phone 1005, which does not answer
+    by itself; returns the emulator, the probe, the call and the RINGING DialState."""
     emulator: Emulator = await make_emulator(agi_port=1, clock_scale=10.0)
     probe: AmiProbe = await ami_probe(emulator)
     emulator.set_endpoint("1005", answer=False, talk_s=None)
@@ -251,6 +254,11 @@ async def test_an_agent_answers_by_hand(make_emulator, ami_probe) -> None:
     await probe.action("Setvar", Channel=call.channel, Variable="ACD_RING_TIMEOUT", Value="60")
     await probe.action("Redirect", Channel=call.channel, Context="acd-connect", Exten="s", Priority="1")
     ringing = await probe.wait_event("DialState", Channel=call.channel, DialStatus="RINGING")
+    return emulator, probe, call, ringing
+
+
+async def test_an_agent_answers_by_hand(make_emulator, ami_probe) -> None:
+    emulator, probe, call, ringing = await ring_a_manual_phone(make_emulator, ami_probe)
     assert not emulator.answer(call.channel)  # the caller's leg is not ringing
     assert emulator.answer(ringing.get("DestChannel") or "")
     await probe.wait_event("BridgeEnter", Channel=call.channel)
@@ -288,15 +296,7 @@ async def test_an_ivr_transfer_dials_the_target_and_queues_the_caller_if_it_fail
 
 async def test_a_pjsipnotify_talk_answers_the_ringing_phone(make_emulator, ami_probe) -> None:
     # What callcenter.app.NotifyAnswerer sends for the desktop's Answer; other events do nothing.
-    emulator: Emulator = await make_emulator(agi_port=1, clock_scale=10.0)
-    probe: AmiProbe = await ami_probe(emulator)
-    emulator.set_endpoint("1005", answer=False, talk_s=None)
-    call = emulator.place_call({"ani": "13800138000", "dnis": "10086", "talk_s": 5.0})
-    await probe.wait_event("MusicOnHoldStart", Channel=call.channel)
-    await probe.action("Setvar", Channel=call.channel, Variable="ACD_AGENT_INTERFACE", Value="PJSIP/1005")
-    await probe.action("Setvar", Channel=call.channel, Variable="ACD_RING_TIMEOUT", Value="60")
-    await probe.action("Redirect", Channel=call.channel, Context="acd-connect", Exten="s", Priority="1")
-    ringing = await probe.wait_event("DialState", Channel=call.channel, DialStatus="RINGING")
+    _, probe, call, ringing = await ring_a_manual_phone(make_emulator, ami_probe)
     agent = ringing.get("DestChannel") or ""
     ignored = await probe.action("PJSIPNotify", Endpoint="1005", Variable="Event=check-sync")
     assert ignored.get("Message") == "NOTIFY sent"
