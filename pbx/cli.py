@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from typing import IO, Any
 
 from pbx.ami import AmiDecodeError, AmiDecoder, AmiMessage
@@ -38,26 +39,40 @@ def _decode(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def decode_capture(capture: IO[bytes], out: IO[str], err: IO[str], *, name: str) -> int:
-    """Write the JSON lines of `capture` to `out`, errors to `err`; return how many errors."""
+def read_capture(capture: IO[bytes]) -> Iterator[list[AmiMessage] | AmiDecodeError]:
+    """The messages of an AMI capture in order, read in chunks: lists of messages, and an
+    `AmiDecodeError` (holding the good messages before it) for each malformed one, which is
+    skipped; decoding goes on after it. `ami decode` and `replay` both read captures this way."""
     decoder = AmiDecoder()
-    errors = 0
     data = capture.read(_CHUNK)
     at_end = not data
     while True:
         try:
             messages = decoder.end_of_stream() if at_end else decoder.feed(data)
         except AmiDecodeError as exc:
-            _write(out, exc.messages)
-            print(f"callcenter ami decode: {name}: {exc}", file=err)
-            errors += 1
+            yield exc
+            if at_end:
+                return  # the stream stops inside a message: nothing follows
             data = b""  # the bad message was consumed; go on with what is still buffered
             continue
-        _write(out, messages)
+        yield messages
         if at_end:
-            return errors
+            return
         data = capture.read(_CHUNK)
         at_end = not data
+
+
+def decode_capture(capture: IO[bytes], out: IO[str], err: IO[str], *, name: str) -> int:
+    """Write the JSON lines of `capture` to `out`, errors to `err`; return how many errors."""
+    errors = 0
+    for item in read_capture(capture):
+        if isinstance(item, AmiDecodeError):
+            _write(out, item.messages)
+            print(f"callcenter ami decode: {name}: {item}", file=err)
+            errors += 1
+        else:
+            _write(out, item)
+    return errors
 
 
 def _write(out: IO[str], messages: list[AmiMessage]) -> None:

@@ -21,10 +21,9 @@ from typing import IO, Any
 
 from callcenter.errors import RemoteProtocolError
 from callcenter.events import to_json
-from pbx.ami import AmiDecodeError, AmiDecoder, AmiKind, AmiMessage
+from pbx.ami import AmiDecodeError, AmiKind, AmiMessage
 from pbx.calls import CallTracker
-
-_CHUNK = 1 << 20
+from pbx.cli import read_capture
 
 
 def register(sub: Any) -> None:
@@ -58,7 +57,6 @@ def replay(
 ) -> int:
     """Write the facts of `capture` to `out` and each malformed message (with its byte offset) to
     `err`; return how many were malformed."""
-    decoder = AmiDecoder()
     clock = start
     errors = 0
 
@@ -79,23 +77,13 @@ def replay(
             for fact in facts:
                 out.write(json.dumps(to_json(fact), ensure_ascii=False) + "\n")
 
-    data = capture.read(_CHUNK)
-    at_end = not data
-    while True:
-        try:
-            messages = decoder.end_of_stream() if at_end else decoder.feed(data)
-        except AmiDecodeError as exc:
-            play(exc.messages)  # the good messages before the bad one
-            report(exc)
-            if at_end:
-                return errors  # the stream stops inside a message: nothing follows
-            data = b""  # the bad message was consumed; go on with what is still buffered
-            continue
-        play(messages)
-        if at_end:
-            return errors
-        data = capture.read(_CHUNK)
-        at_end = not data
+    for item in read_capture(capture):
+        if isinstance(item, AmiDecodeError):
+            play(item.messages)  # the good messages before the bad one
+            report(item)
+        else:
+            play(item)
+    return errors
 
 
 def _timestamp(message: AmiMessage, clock: float) -> float:
