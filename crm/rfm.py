@@ -13,7 +13,9 @@ Theory of operation
 * Rule 2: tiers are tried top to bottom; the first whose minimum total score (and minimum
   monetary value, when given) is met wins. The last tier must accept everyone (min_score 0).
 * `TierConfig.priority_for(tier)` is what routing uses: tier -> (priority class, priority).
-* Pure: no I/O, no clock (`as_of` comes in). `recompute` in crm/repositories.py is the adapter.
+* Scoring is pure: no I/O, no clock (`as_of` comes in). Only the loaders at the end read files
+  (`DEFAULT_TIER_CONFIG` is read from crm/tiers.yaml at import). `recompute` in
+  crm/repositories.py is the adapter.
 """
 
 from __future__ import annotations
