@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from callcenter.errors import DomainError
@@ -20,6 +28,7 @@ ID = r"^[A-Za-z0-9_.:;@+-]{1,128}$"
 NUMBER = r"^\+?[0-9*#]{1,32}$"
 TARGET = r"^[A-Za-z0-9_.+-]{1,64}$"
 INTERFACE = r"^[A-Za-z]+/[A-Za-z0-9_.@+-]{1,64}$"
+REASON = r"^[^\x00-\x1f\x7f]{0,64}$"  # one line of text: reasons end up in log lines
 
 
 class Strict(BaseModel):
@@ -36,11 +45,12 @@ class Login(Strict):
 
 class Credentials(Strict):
     username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=256)
+    # Kept as typed: spaces around a password are part of it (the hash was made with them).
+    password: Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=256)]
 
 
 class NotReady(Strict):
-    reason: str = Field(default="", max_length=64)
+    reason: str = Field(default="", pattern=REASON)
 
 
 class CallRef(Strict):
@@ -79,7 +89,7 @@ class Callback(Strict):
 class ForceState(Strict):
     agent_id: str = Field(pattern=ID)
     state: Literal["ready", "not-ready", "logged-out"]
-    reason: str = Field(default="", max_length=64)
+    reason: str = Field(default="", pattern=REASON)
 
 
 class Spy(Strict):

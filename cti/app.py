@@ -25,6 +25,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callcenter.errors import DomainError
@@ -126,6 +127,13 @@ def create_app(
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         return error_response(exc)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        # Starlette's own refusals (no such route, wrong method, an unreadable body) in our shape.
+        error_id = {404: "no-such-route", 405: "method-not-allowed"}.get(exc.status_code, "bad-request")
+        error = DomainError(error_id, f"{request.method} {request.url.path}: {exc.detail}")
+        return JSONResponse(error.to_json(), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from callcenter import events as ev
 from callcenter.bus import EventBus
-from cti.api_models import Transfer, validate
+from cti.api_models import Credentials, NotReady, Transfer, validate
 from cti.app import MAX_BODY_BYTES, BodyLimit, create_app
 from cti.auth import Account, Authenticator, LoginLimiter, TokenSigner
 from cti.recordings import build_recordings_router
@@ -208,3 +208,15 @@ async def test_socket_survives_deep_json_and_refuses_a_non_ascii_token(cti: Harn
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
     finally:
         await ws.close()
+
+
+def test_a_password_is_kept_as_typed_and_the_username_trimmed() -> None:
+    creds = validate(Credentials, {"username": " agent1001 ", "password": " pass word "}, "login")
+    assert (creds.username, creds.password) == ("agent1001", " pass word ")
+
+
+def test_a_not_ready_reason_is_one_line_of_text() -> None:
+    assert validate(NotReady, {"reason": "lunch break"}, "not-ready").reason == "lunch break"
+    with pytest.raises(Exception) as refused:
+        validate(NotReady, {"reason": "lunch\nINFO acd.runner: agent 1002: READY"}, "not-ready")
+    assert str(refused.value) == "not-ready: reason: String should match pattern '^[^\\x00-\\x1f\\x7f]{0,64}$'"
