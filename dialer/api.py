@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -146,7 +146,7 @@ def build_router(
 
     @router.get("/api/v1/campaigns/{campaign_id}/decisions", summary="The latest dial decisions, newest first",
                 response_model=None)
-    async def decisions(campaign_id: str, claims: Manager, limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[dict[str, Any]] | JSONResponse:
+    async def decisions(campaign_id: str, claims: Manager, limit: int = 100) -> list[dict[str, Any]] | JSONResponse:
         try:
             async with sessions() as s:
                 return await campaigns.decisions(s, campaign_id, limit=limit)
