@@ -46,6 +46,7 @@ STATUS_OF = {
     "no-such-call": 404,
     "no-such-customer": 404,
     "no-such-recording": 404,
+    "no-such-preview": 404,
     "recording-missing": 410,
     "illegal-state": 409,
     "call-in-progress": 409,

@@ -116,6 +116,6 @@ async def test_skipping_offers_the_next_contact_and_dials_nothing(cti: Harness, 
     second = await bob.socket.next("campaign.preview-offered")
     assert (first["contact_id"], second["contact_id"]) == ("spring:a", "spring:b")
     rest = await bob.http.post("/api/v1/actions/preview-skip", json={"contact_id": "spring:a"})
-    assert (rest.status_code, rest.json()["error_id"]) == (400, "no-such-preview")
+    assert (rest.status_code, rest.json()["error_id"]) == (404, "no-such-preview")
     await asyncio.sleep(0.1)
     assert dialer.commands == []
