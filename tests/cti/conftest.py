@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from argon2 import PasswordHasher
 
@@ -33,6 +32,7 @@ from cti.auth import Account, Authenticator, LoginLimiter, TokenSigner
 from cti.service import CtiConfig, CtiService
 from pbx.ami import AmiMessage
 from pbx.calls import CallTracker
+from tests.asgi import served
 
 PASSWORD = "correct horse battery"
 SECRET = "test-secret-0123456789abcdef"
@@ -246,22 +246,15 @@ async def cti() -> AsyncIterator[Harness]:
                          config=CtiConfig(stats_interval_s=0.2, client_queue_size=50),
                          directory={"1001": "PJSIP/1001", "1002": "PJSIP/1002"})
     auth = Authenticator(HashedAccounts(), TokenSigner(SECRET), LoginLimiter(3))
-    app = create_app(service, auth)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    acd = MiniAcd(bus, port)
-    tasks = [asyncio.create_task(server.serve()), asyncio.create_task(acd.run())]
-    async with asyncio.timeout(10):
-        while not server.started:  # noqa: ASYNC110 (uvicorn offers no "started" event)
-            await asyncio.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    harness = Harness(f"http://127.0.0.1:{bound}", bus, port, service, tracker, cards)
+    acd = asyncio.create_task(MiniAcd(bus, port).run())
     try:
-        yield harness
+        async with served(create_app(service, auth)) as base:
+            harness = Harness(base, bus, port, service, tracker, cards)
+            try:
+                yield harness
+            finally:
+                await harness.close()
     finally:
-        await harness.close()
-        server.should_exit = True
-        await asyncio.wait_for(tasks[0], 10)
-        tasks[1].cancel()
+        acd.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await tasks[1]
+            await acd

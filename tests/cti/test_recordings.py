@@ -5,7 +5,6 @@ one answered by agent 1001, one by 1002, in a real recorder index. Access rules,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from callcenter import events as ev
 from callcenter.bus import EventBus
@@ -25,6 +23,7 @@ from pbx.calls import CallTracker
 from recorder.index import RecordingIndex
 from recorder.postprocess import process_recording
 from recorder.transcribe import Segment
+from tests.asgi import served
 from tests.cti.conftest import SECRET, Cards, Harness, HashedAccounts, RecordingPort
 from tests.recorder.conftest import STARTED_AT, make_job
 
@@ -80,21 +79,14 @@ async def rec(tmp_path: Path, korean: Path) -> AsyncIterator[Rec]:
     clock = [NOW]
     router = build_recordings_router(service, auth, index=index, recordings_dir=recordings, clock=lambda: clock[0])
     app = create_app(service, auth, routers=[router])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
-                                           lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:  # noqa: ASYNC110 (uvicorn offers no "started" event)
-            await asyncio.sleep(0.01)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    harness = Harness(f"http://127.0.0.1:{bound}", bus, RecordingPort(), service, tracker, Cards())
     try:
-        yield Rec(harness, index, mine, theirs, clock)
+        async with served(app) as base:
+            harness = Harness(base, bus, RecordingPort(), service, tracker, Cards())
+            try:
+                yield Rec(harness, index, mine, theirs, clock)
+            finally:
+                await harness.close()
     finally:
-        await harness.close()
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
         index.close()
 
 

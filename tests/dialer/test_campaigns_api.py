@@ -9,14 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
-from callcenter.errors import DomainError
 from crm.db import make_engine, make_sessionmaker, upgrade
-from cti.api import error_response
 from cti.auth import Authenticator, LoginLimiter, TokenSigner
 from dialer.api import build_router
+from tests.asgi import router_app
 from tests.cti.conftest import ACCOUNTS, HashedAccounts
 
 LIST = "id,phone,name\na,(212) 555-0100,Ann\nb,12345,Bob\n"
@@ -42,13 +39,7 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Contr
     await upgrade(engine)
     auth = Authenticator(HashedAccounts(), signer, LoginLimiter(5))
     control = Control()
-    app = FastAPI()
-
-    @app.exception_handler(DomainError)
-    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return error_response(exc)
-
-    app.include_router(build_router(make_sessionmaker(engine), auth, control=control))
+    app = router_app(build_router(make_sessionmaker(engine), auth, control=control))
     tokens = {name: signer.issue(account)[0] for name, account in ACCOUNTS.items()}
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cc") as http:

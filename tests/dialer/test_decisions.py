@@ -9,18 +9,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callcenter import events as ev
 from callcenter.cli import main
-from callcenter.errors import DomainError
 from crm.db import make_engine, make_sessionmaker
 from crm.outbox import Outbox, OutboxWriter
-from cti.api import error_response
 from cti.auth import Authenticator, LoginLimiter, TokenSigner
 from dialer.api import build_router
+from tests.asgi import router_app
 from tests.cti.conftest import ACCOUNTS, HashedAccounts
 from tests.dialer.test_runner import ANN_AND_BOB, NOW, harness
 
@@ -51,13 +48,7 @@ async def decide(tmp_path: Path) -> AsyncEngine:
 async def test_supervisors_read_the_decisions_over_rest(tmp_path: Path) -> None:
     engine = await decide(tmp_path)
     signer = TokenSigner("a-test-secret-of-enough-length")
-    app = FastAPI()
-
-    @app.exception_handler(DomainError)
-    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return error_response(exc)
-
-    app.include_router(build_router(make_sessionmaker(engine), Authenticator(HashedAccounts(), signer, LoginLimiter(5))))
+    app = router_app(build_router(make_sessionmaker(engine), Authenticator(HashedAccounts(), signer, LoginLimiter(5))))
     tokens = {name: signer.issue(account)[0] for name, account in ACCOUNTS.items()}
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cc") as http:

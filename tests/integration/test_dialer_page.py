@@ -4,20 +4,15 @@ shown), start it and see its figures."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
-from callcenter.errors import DomainError
 from crm.db import make_engine, make_sessionmaker, upgrade
-from cti.api import error_response
 from cti.auth import Authenticator, LoginLimiter, TokenSigner
 from dialer.api import build_router
+from tests.asgi import router_app, served
 from tests.cti.conftest import ACCOUNTS, HashedAccounts
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -42,21 +37,10 @@ async def test_a_supervisor_creates_imports_and_starts_a_campaign_on_the_page(tm
     signer = TokenSigner("a-test-secret-of-enough-length")
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'crm.sqlite3'}")
     await upgrade(engine)
-    app = FastAPI()
-
-    @app.exception_handler(DomainError)
-    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return error_response(exc)
-
-    app.include_router(build_router(make_sessionmaker(engine), Authenticator(HashedAccounts(), signer, LoginLimiter(5))))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
-                                           lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:  # noqa: ASYNC110 (uvicorn offers no "started" event)
-                await asyncio.sleep(0.01)
-        base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    app = router_app(build_router(make_sessionmaker(engine), Authenticator(HashedAccounts(), signer, LoginLimiter(5))))
+    async with contextlib.AsyncExitStack() as cleanup:
+        cleanup.push_async_callback(engine.dispose)
+        base = await cleanup.enter_async_context(served(app, lifespan="off"))
         token = signer.issue(ACCOUNTS["supervisor"])[0]
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -91,8 +75,3 @@ async def test_a_supervisor_creates_imports_and_starts_a_campaign_on_the_page(tm
                 assert await page.text_content("#error") == "campaign spring: can't start a campaign that is running"
             finally:
                 await browser.close()
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
-        await engine.dispose()
