@@ -278,6 +278,21 @@ def _validate(s: Settings) -> None:
         )
 
 
+def read_yaml_file(path: Path, what: str) -> Any:
+    """The YAML document in `path`. A `ConfigError` names `what` ("config file", "tier config"...),
+    the file and, for bad YAML, the line and column."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: {exc.strerror or exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{what} {where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
 def load_settings(config_file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Defaults, then the YAML file, then `CALLCENTER_*` variables; validated."""
     env = os.environ if environ is None else environ
@@ -285,16 +300,7 @@ def load_settings(config_file: str | Path | None = None, environ: Mapping[str, s
     path = config_file or env.get(f"{ENV_PREFIX}CONFIG")
     if path:
         p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"config file {p}: {exc.strerror or exc}") from None
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
-            raise ConfigError(f"config file {where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        data = read_yaml_file(p, "config file") or {}
         if not isinstance(data, Mapping):
             raise ConfigError(f"config file {p}: expected a mapping of settings at the top level")
         _apply(s, data, "", str(p))

@@ -27,9 +27,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from callcenter.errors import ConfigError
+from callcenter.settings import read_yaml_file
 
 DEFAULT_TIERS_FILE = Path(__file__).resolve().parent / "tiers.yaml"
 
@@ -181,15 +180,7 @@ def tiers_file_in(data_dir: Path) -> Path | None:
 def load_tier_config(path: Path | None = None) -> TierConfig:
     """The tier configuration in `path`, or the packaged default (crm/tiers.yaml)."""
     p = path or DEFAULT_TIERS_FILE
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"tier config {p}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"tier config {p}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return parse_tier_config(data, f"tier config {p}")
+    return parse_tier_config(read_yaml_file(p, "tier config"), f"tier config {p}")
 
 
 DEFAULT_TIER_CONFIG = load_tier_config()

@@ -29,11 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from callcenter.errors import ConfigError
 from callcenter.events import CampaignId, QueueName
-from callcenter.settings import Settings
+from callcenter.settings import Settings, read_yaml_file
 from recorder.policy import SETTINGS_DEFAULT_MODE, RecordingPolicy
 
 CONFIG_FILE_NAME = "recording.yaml"
@@ -86,14 +84,7 @@ def load_recorder_config(settings: Settings, path: str | Path | None = None) -> 
     file = Path(path) if path else settings.data_dir / CONFIG_FILE_NAME
     if not path and not file.exists():
         return RecorderConfig.from_mapping({}, source="settings", settings=settings)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"recorder config {file}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"recorder config {file}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    data = read_yaml_file(file, "recorder config") or {}
     return RecorderConfig.from_mapping(_mapping(data, str(file)), source=str(file), settings=settings)
 
 
