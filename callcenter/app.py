@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -44,7 +43,7 @@ from typing import Any, Protocol
 from callcenter import events as ev
 from callcenter.bus import EventBus
 from callcenter.errors import ConfigError, DomainError
-from callcenter.settings import Settings
+from callcenter.settings import Settings, kept_secret
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +64,7 @@ def session_secret(settings: Settings) -> str:
     """`http.session_secret`, or one generated once and kept (mode 600) in the data directory."""
     if settings.http.session_secret:
         return settings.http.session_secret
-    path = settings.data_dir / SECRET_FILE
-    if path.exists():
-        return path.read_text(encoding="ascii").strip()
-    secret = secrets.token_urlsafe(32)
-    path.touch(mode=0o600)
-    path.write_text(secret, encoding="ascii")
-    return secret
+    return kept_secret(settings.data_dir / SECRET_FILE, 32)
 
 
 class Answerer(Protocol):

@@ -31,7 +31,6 @@ import datetime as dt
 import logging
 import os
 import random
-import secrets
 import signal
 import socket
 import time
@@ -44,7 +43,7 @@ from zoneinfo import ZoneInfo
 from callcenter import events as ev
 from callcenter.cli import get_settings
 from callcenter.errors import ConfigError
-from callcenter.settings import Settings
+from callcenter.settings import Settings, kept_secret
 
 logger = logging.getLogger(__name__)
 
@@ -99,13 +98,7 @@ def free_port() -> int:
 
 
 def demo_password(data_dir: Path) -> str:
-    path = data_dir / PASSWORD_FILE
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    password = secrets.token_urlsafe(9)
-    path.touch(mode=0o600)
-    path.write_text(password, encoding="utf-8")
-    return password
+    return kept_secret(data_dir / PASSWORD_FILE, 9)
 
 
 def ivr_clock() -> tuple[Any, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import types
 import typing
 from collections.abc import Mapping
@@ -276,6 +277,17 @@ def _validate(s: Settings) -> None:
         raise ConfigError(
             f"setting database.url has value {url.split('://')[0] + '://...'!r}; expected sqlite or postgresql"
         )
+
+
+def kept_secret(path: Path, nbytes: int) -> str:
+    """The secret kept in `path`, or a new random one (`nbytes` of entropy) written there first,
+    readable by the owner only (mode 600) and kept across restarts."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    secret = secrets.token_urlsafe(nbytes)
+    path.touch(mode=0o600)
+    path.write_text(secret, encoding="utf-8")
+    return secret
 
 
 def read_yaml_file(path: Path, what: str) -> Any:
