@@ -18,11 +18,9 @@ counted in `lost_calls`, which a correct core keeps at 0. All randomness comes f
 
 from __future__ import annotations
 
-import datetime as dt
 import heapq
 import math
 import random
-import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,16 +152,7 @@ def _scenario(rd: NodeReader, root: yaml.Node, path: Path) -> Scenario:
     kind = rd.choice(top["kind"][1], "kind", _KINDS)
     rules_node = top["rules"][1]
     rules = _rules(rd, rules_node, path)
-    start_epoch = 0.0
-    if "start" in top:
-        node = top["start"][1]
-        try:
-            local = dt.datetime.fromisoformat(str(node.value))
-        except ValueError:
-            raise rd.at(node, f"start: {node.value!r} is not a date and time (YYYY-MM-DDTHH:MM)") from None
-        if local.tzinfo is None:
-            local = local.replace(tzinfo=zoneinfo.ZoneInfo(rules.timezone))
-        start_epoch = local.timestamp()
+    start_epoch = rd.instant(top["start"][1], "start", rules.timezone) if "start" in top else 0.0
     ring_keys = ("answer_delay", "no_answer_rate", "ready_after_rona_s")
     ring = rd.mapping(top["ring"][1], "ring", ring_keys) if "ring" in top else {}
     answer_delay = _dist(rd, ring["answer_delay"][1], "ring answer_delay") if "answer_delay" in ring else Distribution("fixed", 0.0)

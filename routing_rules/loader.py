@@ -137,6 +137,16 @@ class NodeReader:
             raise self.at(node, f"{what} {value!r} is not one of {', '.join(choices)}")
         return value
 
+    def instant(self, node: yaml.Node, what: str, timezone: str) -> float:
+        """An ISO date and time as epoch seconds; without an offset it is local time in `timezone`."""
+        try:
+            local = dt.datetime.fromisoformat(str(node.value))
+        except ValueError:
+            raise self.at(node, f"{what}: {node.value!r} is not a date and time (YYYY-MM-DDTHH:MM)") from None
+        if local.tzinfo is None:
+            local = local.replace(tzinfo=zoneinfo.ZoneInfo(timezone))
+        return local.timestamp()
+
     def skills(self, node: yaml.Node, what: str, known: set[str]) -> tuple[SkillRequirement, ...]:
         reqs: list[SkillRequirement] = []
         for item in self.seq(node, what):
@@ -402,13 +412,7 @@ def _check_examples(ld: NodeReader, top: dict[str, tuple[yaml.Node, yaml.Node]],
         call = ld.mapping(f["call"][1], "example call", ("dnis", "ani", "ivr", "at"))
         if "dnis" not in call or "at" not in call:
             raise ld.at(f["call"][1], "example call needs 'dnis' and 'at'")
-        at_node = call["at"][1]
-        try:
-            local = dt.datetime.fromisoformat(str(at_node.value))
-        except ValueError:
-            raise ld.at(at_node, f"example at: {at_node.value!r} is not a date and time (YYYY-MM-DDTHH:MM)") from None
-        if local.tzinfo is None:
-            local = local.replace(tzinfo=zoneinfo.ZoneInfo(rules.timezone))
+        at = ld.instant(call["at"][1], "example at", rules.timezone)
         ivr = {k: str(v.value) for k, (_, v) in ld.mapping(call["ivr"][1], "example ivr").items()} if "ivr" in call else {}
         loads: dict[str, QueueLoad] = {}
         if "load" in f:
@@ -419,7 +423,7 @@ def _check_examples(ld: NodeReader, top: dict[str, tuple[yaml.Node, yaml.Node]],
             dnis=str(call["dnis"][1].value),
             ani=str(call["ani"][1].value) if "ani" in call else "",
             ivr=ivr,
-            at=local.timestamp(),
+            at=at,
             load=lambda q: loads.get(q, QueueLoad()),
         )
         request = rules.route(ctx)
