@@ -52,8 +52,6 @@ class Client:
         self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
         self.sender: asyncio.Task[None] | None = None
         self.closed = False
-        self.close_code: int | None = None
-        self.sent = 0
 
     @property
     def agent_id(self) -> AgentId:
@@ -67,7 +65,6 @@ class Client:
         while True:
             frame = await self.queue.get()
             await self.ws.send_text(frame)
-            self.sent += 1
 
 
 class Hub:
@@ -78,7 +75,6 @@ class Hub:
         self._by_agent: dict[AgentId, set[Client]] = {}
         self._watchers: set[Client] = set()  # supervisors and wallboards: every event
         self.closed_slow = 0
-        self.delivered = 0
         self._closing: set[asyncio.Task[None]] = set()  # referenced until done (asyncio keeps weak refs)
 
     def add(self, ws: WebSocket, claims: Claims) -> Client:
@@ -119,7 +115,6 @@ class Hub:
             return
         try:
             client.queue.put_nowait(frame)
-            self.delivered += 1
         except asyncio.QueueFull:
             self.closed_slow += 1
             logger.warning(
@@ -131,7 +126,6 @@ class Hub:
             self.close(client, CLOSE_TOO_SLOW, "too slow: reconnect and reload")
 
     def close(self, client: Client, code: int, reason: str) -> None:
-        client.close_code = code
         self.remove(client)
 
         async def close_socket() -> None:
