@@ -12,8 +12,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import logging
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -260,18 +263,32 @@ def _account(agent: m.Agent) -> AgentAccount:
     )
 
 
+def _password_matches(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 async def authenticate(session: AsyncSession, username: str, password: str) -> AgentAccount | None:
-    """The active agent with this username and password, else None (never says which was wrong)."""
+    """The active agent with this username and password, else None (never says which was wrong).
+
+    argon2 costs tens of milliseconds of CPU on purpose, so it runs in a worker thread: a flood of
+    logins must not stall the event loop that controls calls. An unknown or inactive name is
+    checked against a dummy hash, so the answer takes as long as for a wrong password and does not
+    tell an attacker which usernames exist."""
     agent = (
         await session.execute(select(m.Agent).options(selectinload(m.Agent.skills)).where(m.Agent.username == username))
     ).scalar_one_or_none()
-    if agent is None or not agent.active:
-        return None
-    try:
-        _hasher.verify(agent.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return None
-    return _account(agent)
+    known = agent is not None and agent.active
+    password_hash = agent.password_hash if agent is not None and known else _dummy_hash()
+    matches = await asyncio.to_thread(_password_matches, password_hash, password)
+    return _account(agent) if agent is not None and known and matches else None
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 async def load_agents(session: AsyncSession) -> list[AgentAccount]:

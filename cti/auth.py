@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -171,10 +172,12 @@ class TokenSigner:
 
 
 class LoginLimiter:
-    """At most `attempts_per_minute` failed logins per (username, address) in any 60 s."""
+    """At most `attempts_per_minute` failed logins per (username, address) in any 60 s, and ten
+    times that per address whatever the usernames."""
 
     WINDOW_S = 60.0
     MAX_KEYS = 100_000
+    ADDRESS_FACTOR = 10  # failed logins per address per minute, whatever the names: 10 x the per-name limit
 
     def __init__(self, attempts_per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = attempts_per_minute
@@ -204,9 +207,19 @@ class LoginLimiter:
                 f"too many failed logins for {username!r}; try again in {retry} s",
                 retry_after_s=retry,
             )
+        # A flood of made-up usernames from one address gets a counter of its own.
+        failures = self._recent(("", address))
+        if len(failures) >= self.limit * self.ADDRESS_FACTOR:
+            retry = max(1, round(failures[0] + self.WINDOW_S - self._clock()))
+            raise AuthError(
+                "too-many-logins",
+                f"too many failed logins from {address}; try again in {retry} s",
+                retry_after_s=retry,
+            )
 
     def failed(self, username: str, address: str) -> None:
         self._recent(self._key(username, address)).append(self._clock())
+        self._recent(("", address)).append(self._clock())
         if len(self._failures) > self.MAX_KEYS:  # bound the memory an attacker can make us use
             since = self._clock() - self.WINDOW_S
             live = {k: v for k, v in self._failures.items() if v and v[-1] > since}
@@ -221,14 +234,27 @@ class LoginLimiter:
 class Authenticator:
     """Login (limited, logged without secrets) and token checks, in one place."""
 
+    MAX_CHECKING = 2  # password checks at once (argon2 is CPU-bound; two cores)
+    MAX_WAITING = 32  # logins queued behind them before new ones are turned away
+
     def __init__(self, accounts: AccountStore, signer: TokenSigner, limiter: LoginLimiter) -> None:
         self.accounts = accounts
         self.signer = signer
         self.limiter = limiter
+        self._checking = asyncio.Semaphore(self.MAX_CHECKING)
+        self._waiting = 0
 
     async def login(self, username: str, password: str, address: str) -> tuple[str, Claims, Account]:
         self.limiter.check(username, address)
-        account = await self.accounts.authenticate(username, password)
+        if self._waiting >= self.MAX_WAITING:
+            raise AuthError("too-many-logins", "the server is busy checking other logins; try again in 1 s",
+                            retry_after_s=1)
+        self._waiting += 1
+        try:
+            async with self._checking:
+                account = await self.accounts.authenticate(username, password)
+        finally:
+            self._waiting -= 1
         if account is None or account.role not in ROLES:
             self.limiter.failed(username, address)
             logger.warning("login %r from %s: refused", username, address)
