@@ -232,7 +232,7 @@ def node_refs(node: Mapping[str, Any]) -> list[tuple[Path_, str]]:
     return refs
 
 
-def build_flow(doc: Document, subflows: Mapping[str, Document], versions: tuple[str, ...] = ()) -> Flow:
+def build_flow(doc: Document, subflows: Mapping[str, Document]) -> Flow:
     """Turn a validated flow document into a `Flow`, inlining sub-flows.
 
     Precondition: `doc` and every document in `subflows` passed validation (including the check

@@ -41,33 +41,6 @@ MAX_BLOCK_BYTES = 64 * 1024
 
 HANGUP = 0  # `AgiReply.code` of the unsolicited ``HANGUP`` line (it has no numeric code)
 USAGE_END = "520 End of proper usage."
-USAGE_START = "Invalid command syntax.  Proper usage follows:"
-
-# The environment lines Asterisk writes, in its order (setup_env in res_agi.c).
-ENVIRONMENT_ORDER = (
-    "agi_network",
-    "agi_network_script",
-    "agi_request",
-    "agi_channel",
-    "agi_language",
-    "agi_type",
-    "agi_uniqueid",
-    "agi_version",
-    "agi_callerid",
-    "agi_calleridname",
-    "agi_callingpres",
-    "agi_callingani2",
-    "agi_callington",
-    "agi_callingtns",
-    "agi_dnid",
-    "agi_rdnis",
-    "agi_context",
-    "agi_extension",
-    "agi_priority",
-    "agi_enhanced",
-    "agi_accountcode",
-    "agi_threadid",
-)
 
 _KEY_RE = re.compile(r"agi_[A-Za-z0-9_]+")
 _ARG_RE = re.compile(r"agi_arg_([0-9]+)")
@@ -132,7 +105,8 @@ class AgiEnvironment:
         threadid: int = 0,
         args: Sequence[str] = (),
     ) -> AgiEnvironment:
-        """The environment Asterisk 20 sends for ``AGI(request,args...)``, lines in its order."""
+        """The environment Asterisk 20 sends for ``AGI(request,args...)``, lines in its order
+        (setup_env in res_agi.c)."""
         pairs: list[tuple[str, str]] = []
         parts = urlsplit(request)
         if parts.scheme in ("agi", "hagi"):
