@@ -87,7 +87,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"callcenter demo: {name} has value {value!r}; see callcenter demo --help")
         return 2
     settings.ensure_dirs()
+    log_file = settings.data_dir / "demo.log"
+    if not args.log_level:  # an explicit --log-level keeps everything on the console
+        quiet_console(log_file)
+        print(f"callcenter demo: the control plane's log is in {log_file}")
     return asyncio.run(Demo(settings, args).run())
+
+
+def quiet_console(log_file: Path) -> None:
+    """A person watches the demo's console for the logins and warnings; the full INFO log of every
+    call goes to `log_file` instead of scrolling the banner away."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.WARNING)
+    to_file = logging.FileHandler(log_file, encoding="utf-8")
+    to_file.setLevel(logging.INFO)
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(to_file)
+    root.setLevel(min(root.level, logging.INFO) if root.level else logging.INFO)
 
 
 def free_port() -> int:

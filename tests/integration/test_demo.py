@@ -16,10 +16,10 @@ import httpx
 from callcenter.demo import free_port
 
 
-def start_demo(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+def start_demo(tmp_path: Path, *extra: str, log_level: tuple[str, ...] = ("--log-level", "WARNING")) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "callcenter", "--log-level", "WARNING", "demo", "--data-dir", str(tmp_path / "demo"),
+        [sys.executable, "-m", "callcenter", *log_level, "demo", "--data-dir", str(tmp_path / "demo"),
          "--port", str(port), "--rate", "40", "--speed", "4", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -41,7 +41,7 @@ def wait_healthy(proc: subprocess.Popen[str], base: str, within_s: float = 90.0)
 
 
 def test_demo_runs_for_its_duration_serving_status_and_stops_cleanly(tmp_path: Path) -> None:
-    proc, base = start_demo(tmp_path, "--duration", "30")
+    proc, base = start_demo(tmp_path, "--duration", "30", log_level=())  # as ./scripts/demo runs it
     try:
         status = wait_healthy(proc, base)
         assert set(status) >= {"ami", "acd", "fastagi", "crm", "cti", "bus"}
@@ -59,6 +59,11 @@ def test_demo_runs_for_its_duration_serving_status_and_stops_cleanly(tmp_path: P
     assert "user supervisor  password" in out
     assert "callcenter demo stopped (" in out
     assert "Traceback" not in out
+    # The console keeps to the banner and warnings; every call's INFO lines go to the log file.
+    assert " INFO " not in out
+    log = (tmp_path / "demo" / "demo.log").read_text()
+    assert f"the control plane's log is in {tmp_path / 'demo' / 'demo.log'}" in out
+    assert " INFO callcenter.app: control plane up" in log
     with sqlite3.connect(tmp_path / "demo" / "crm.sqlite3") as db:
         (customers,) = db.execute("select count(*) from customers").fetchone()
         (calls,) = db.execute("select count(*) from call_records where call_id not like 'seed-%'").fetchone()
