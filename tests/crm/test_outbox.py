@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +23,9 @@ from crm.db import make_engine, upgrade
 from crm.outbox import Outbox, OutboxWriter, write_entries
 from crm.repositories import write_call_records
 from crm.service import Crm
+from tests.polling import until
 
 from .conftest import create_pg_database, drop_pg_database
-
-
-async def until(predicate: Callable[[], bool], within_s: float = 10.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 def call_events(n: int, t: float = 1_700_000_000.0) -> list[Any]:

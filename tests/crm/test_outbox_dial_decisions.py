@@ -14,8 +14,7 @@ from callcenter import events as ev
 from crm import models as m
 from crm.db import make_engine, upgrade
 from crm.outbox import Outbox, OutboxWriter
-
-from .test_outbox import until
+from tests.polling import until
 
 T0 = 1_700_000_000.0
 

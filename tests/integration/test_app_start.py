@@ -20,6 +20,7 @@ from crm.db import open_database
 from crm.repositories import queue_mirror_rows
 from emulator.app import Emulator
 from routing_rules.loader import load_rules
+from tests.polling import until
 
 FLOW = """\
 flow: tiny
@@ -86,12 +87,6 @@ async def test_the_crm_queue_mirror_is_replaced_from_the_rules_file_at_start(set
     mirror = {r["name"]: {k: r[k] for k in expected[0]} for r in rows}
     assert mirror == {q["name"]: q for q in expected}
     assert mirror["billing"]["service_level_s"] == 20 and "retired" not in mirror
-
-
-async def until(predicate: Callable[[], object], within_s: float = 10.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not predicate():  # noqa: ASYNC110 (the registry polls the files; it has no change event)
-            await asyncio.sleep(0.02)
 
 
 async def test_an_edited_flow_goes_into_service_while_running_and_a_bad_edit_is_refused(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import shutil
 import sqlite3
@@ -29,6 +30,7 @@ from crm import models as m
 from crm.db import open_database
 from crm.seed import seed_demo
 from emulator.app import Emulator
+from tests import polling
 
 PASSWORD = "e2e-demo-password"
 SPEED = 5.0  # emulated time: the dialplan's 15 s ring timeout is 3 s here
@@ -152,11 +154,8 @@ def agent_channel(emulator: Emulator, agent: str) -> dict[str, Any] | None:
     return next((c for c in emulator.channels() if c["channel"].startswith(f"PJSIP/{agent}-")), None)
 
 
-async def until(predicate: Callable[[], Any], within_s: float = 15.0) -> Any:
-    async with asyncio.timeout(within_s):
-        while not (value := predicate()):  # noqa: ASYNC110 (the emulator's channels have no change event)
-            await asyncio.sleep(0.05)
-    return value
+# The emulator's channels have no change event: poll them, longer and slower than the default.
+until = functools.partial(polling.until, within_s=15.0, every_s=0.05)
 
 
 async def test_a_vip_call_pops_is_answered_held_hung_up_and_logged(stack: Stack) -> None:
