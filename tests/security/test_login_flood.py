@@ -13,7 +13,7 @@ import pytest
 from crm import models as m
 from crm import repositories
 from crm.db import make_sessionmaker, open_database
-from cti.auth import AuthError, Authenticator, LoginLimiter, TokenSigner
+from cti.auth import Authenticator, AuthError, LoginLimiter, TokenSigner
 
 
 @pytest.fixture
