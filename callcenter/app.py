@@ -115,8 +115,10 @@ class CommandRouter:
 class IvrHandOff:
     """The IVR's route node -> routing rules -> `CallQueued` once the caller waits in [acd-wait]."""
 
-    def __init__(self, rules: Any, crm: Any, engine: Any, publish: Callable[[object], Awaitable[None]]) -> None:
+    def __init__(self, rules: Any, crm: Any, engine: Any, publish: Callable[[object], Awaitable[None]], *,
+                 fallback_after_s: float) -> None:
         self._rules = rules  # routing_rules.rules.RuleSet
+        self._fallback_after_s = fallback_after_s  # acd.fallback_after_s: for requests without a maximum wait
         self._crm = crm
         self._engine = engine  # acd.engine.AcdEngine (queue load for rules that ask for it)
         self._publish = publish
@@ -124,7 +126,7 @@ class IvrHandOff:
 
     async def route(self, r: Any) -> dict[str, str]:  # ivr.adapter.IvrRoute
         from crm.repositories import lookup_by_ani
-        from routing_rules.rules import CallContext, Customer, QueueLoad
+        from routing_rules.rules import CallContext, Customer, QueueLoad, wait_variables
 
         async with self._crm.sessions() as session:
             card = await lookup_by_ani(session, r.ani, tiers=self._crm.tiers)
@@ -144,7 +146,9 @@ class IvrHandOff:
             customer_id=card.id if card else None, at=now,
         )
         logger.info("call %s: routed to %s by rule %s", r.call_id, request.queue, request.rule)
-        return {"CC_QUEUE": request.queue}
+        # The dialplan's own fallback timer must not cut a wait the rules allow (a VIP line may
+        # allow 10 minutes): ACD_FALLBACK_TIMEOUT on the channel follows the request.
+        return {"CC_QUEUE": request.queue, **wait_variables(request, fallback_after_s=self._fallback_after_s)}
 
     async def on_fact(self, fact: object) -> None:
         if isinstance(fact, ev.UserEventReceived) and fact.name == WAITING_EVENT and fact.call_id in self._pending:
@@ -321,7 +325,7 @@ class ControlPlane:
         self._spawn(self._feed(acd_inputs, inputs.from_bus), "acd.inputs")
 
         # 4. the IVR hand-off, then tracking (AMI facts from now on)
-        handoff = IvrHandOff(rules, self.crm, self.engine, self.bus.publish)
+        handoff = IvrHandOff(rules, self.crm, self.engine, self.bus.publish, fallback_after_s=s.acd.fallback_after_s)
 
         async def on_fact(fact: object) -> None:
             await self.bus.publish(fact)

@@ -93,9 +93,10 @@ class SpeechSettings:
 @dataclass(slots=True)
 class AcdSettings:
     ring_timeout_s: float = 15.0
-    default_wrap_up_s: float = 10.0
-    service_level_s: float = 20.0
-    fallback_after_s: float = 120.0  # the dialplan's safety net; keep in step with extensions.conf
+    # The dialplan's fallback timer for a call whose routing request has no maximum wait (set on the
+    # channel as ACD_FALLBACK_TIMEOUT, plus a margin; the global in extensions.conf covers a dead
+    # control plane).
+    fallback_after_s: float = 120.0
 
 
 @dataclass(slots=True)
@@ -116,7 +117,6 @@ class PathSettings:
 class Settings:
     data_dir: Path = field(default_factory=_default_data_dir)
     log_level: str = "INFO"
-    node_name: str = "cc1"
     ami: AmiSettings = field(default_factory=AmiSettings)
     fastagi: FastAgiSettings = field(default_factory=FastAgiSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)

@@ -23,6 +23,7 @@ import pytest
 import websockets
 from sqlalchemy import select
 
+from callcenter import events as ev
 from callcenter.app import ControlPlane
 from callcenter.demo import free_port
 from callcenter.settings import Settings
@@ -165,10 +166,16 @@ async def test_a_vip_call_pops_is_answered_held_hung_up_and_logged(stack: Stack)
         await agent.act("login")
         await agent.next("agent.state-changed", new="not-ready")
         await agent.act("ready")
+        waiting = stack.plane.bus.subscribe(
+            "test.waiting", policy="drop-oldest", accepts=lambda m: isinstance(m, ev.UserEventReceived) and m.name == "AcdWaiting")
         call = emulator.place_call({"ani": stack.vip["ani"], "dnis": "10086"})
 
         pop = await agent.next("cti.screen-pop", within_s=30)
         assert pop["call_id"] == call.linkedid and pop["agent_id"] == "1001"
+        # The vip-line rule allows 600 s of waiting: the dialplan's own fallback timer follows it
+        # (600 + 30 s margin) instead of the global 120 s.
+        assert ("FallbackTimeout", "630") in (await asyncio.wait_for(waiting.get(), 5)).fields
+        stack.plane.bus.unsubscribe(waiting)
         assert pop["ani"] == stack.vip["ani"] and pop["dnis"] == "10086"
         assert pop["queue"] == "vip" and pop["priority_class"] == "vip"
         assert pop["customer"]["customer_id"] == stack.vip["id"] and pop["customer"]["name"] == stack.vip["name"]
