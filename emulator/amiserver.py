@@ -205,6 +205,17 @@ class AmiSession:
         name = request.get(header) or ""
         return self.pbx.channel(name)
 
+    def required_channel(self, request: AmiMessage) -> LiveChannel | None:
+        """The request's live `Channel`, or None after answering with Asterisk's error for a
+        missing header or an unknown channel."""
+        if not request.get("Channel"):
+            self.error(request, "No channel specified")
+            return None
+        ch = self.channel_arg(request)
+        if ch is None:
+            self.error(request, "No such channel")
+        return ch
+
     # -- authentication -------------------------------------------------------------------------
 
     async def login(self, request: AmiMessage) -> None:
@@ -369,12 +380,8 @@ class AmiSession:
         self.ack(request, "Dual Redirect successful" if len(moves) == 2 else "Redirect successful")
 
     async def hangup(self, request: AmiMessage) -> None:
-        if not request.get("Channel"):
-            self.error(request, "No channel specified")
-            return
-        ch = self.channel_arg(request)
+        ch = self.required_channel(request)
         if ch is None:
-            self.error(request, "No such channel")
             return
         cause_text = request.get("Cause") or "16"
         cause = int(cause_text) if cause_text.isdigit() else 16
@@ -475,24 +482,16 @@ class AmiSession:
         self.ack(request, "Atxfer successfully queued")
 
     async def mixmonitor(self, request: AmiMessage) -> None:
-        if not request.get("Channel"):
-            self.error(request, "No channel specified")
-            return
-        ch = self.channel_arg(request)
+        ch = self.required_channel(request)
         if ch is None:
-            self.error(request, "No such channel")
             return
         file = request.get("File") or f"{ch.uniqueid}.wav"
         rec = self.pbx.start_recorder(ch, file, request.get("Options") or "")
         self.respond(request, "Success", ("MixMonitorID", rec.id))
 
     async def stop_mixmonitor(self, request: AmiMessage) -> None:
-        if not request.get("Channel"):
-            self.error(request, "No channel specified")
-            return
-        ch = self.channel_arg(request)
+        ch = self.required_channel(request)
         if ch is None:
-            self.error(request, "No such channel")
             return
         wanted = request.get("MixMonitorID")
         recs = [r for r in ch.recorders if wanted in (None, "", r.id)]
