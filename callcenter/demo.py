@@ -173,9 +173,10 @@ class Demo:
             password, people, vips = await self._prepare_crm()
             emulator = await self._start_emulator(stack)
             plane = await self._start_plane(stack)
-            # The emulator stops first: its callers hang up, so the IVR sessions end as calls do,
-            # and the control plane logs them before it stops.
-            stack.push_async_callback(self._stop_emulator, emulator)
+            # At the end the emulator's callers hang up first, so the calls end as calls do and the
+            # control plane logs them; then the control plane stops, then the emulator (whose stop
+            # was registered first), so nobody sees its peer vanish.
+            stack.push_async_callback(self._hang_up_calls, emulator)
             tasks = [
                 asyncio.create_task(self._simulated_agents(plane), name="demo.agents"),
                 asyncio.create_task(self._traffic(emulator, people, vips), name="demo.traffic"),
@@ -195,7 +196,14 @@ class Demo:
         if not self._emulator_stopped:
             self._emulator_stopped = True
             await emulator.stop()
-            await asyncio.sleep(0.2)  # the last hang-ups reach the control plane
+
+    @staticmethod
+    async def _hang_up_calls(emulator: Any) -> None:
+        for channel in emulator.channels():
+            if channel["channel"].startswith("PJSIP/pstn-trunk-"):  # the callers' side of each call
+                with contextlib.suppress(Exception):
+                    await emulator.far_end_hangup(channel["channel"])
+        await asyncio.sleep(0.3)  # the hang-ups reach the control plane and its call logger
 
     @staticmethod
     async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

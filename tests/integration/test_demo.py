@@ -61,6 +61,7 @@ def test_demo_runs_for_its_duration_serving_status_and_stops_cleanly(tmp_path: P
     assert "Traceback" not in out
     # The console keeps to the banner and warnings; every call's INFO lines go to the log file.
     assert " INFO " not in out
+    assert "connection lost" not in out and "reconnect failed" not in out  # a clean stop, in order
     log = (tmp_path / "demo" / "demo.log").read_text()
     assert f"the control plane's log is in {tmp_path / 'demo' / 'demo.log'}" in out
     assert " INFO callcenter.app: control plane up" in log
