@@ -154,12 +154,16 @@ def recognizer_from_settings(settings: Settings) -> WordRecognizer | None:
     """
     if settings.speech.engine in ("none", "whisper"):
         return None
+    if settings.speech.engine == "auto" and not settings.speech.vosk_model_path:
+        logger.warning("recordings are not transcribed: no vosk model is configured "
+                       "(set speech.vosk_model_path; see docs/speech.md)")
+        return None
     try:
         return VoskRecognizer(load_vosk_model(settings.speech.vosk_model_path))
     except SpeechUnavailable as exc:
         if settings.speech.engine == "vosk":
             raise ConfigError(str(exc)) from None
-        logger.warning("transcription off: %s", exc)
+        logger.warning("recordings are not transcribed: %s", exc)
         return None
 
 

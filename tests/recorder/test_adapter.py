@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from callcenter.bus import EventBus
 from callcenter.events import (
@@ -177,3 +178,16 @@ def test_the_crm_entry_carries_the_checksum_and_the_paused_spans() -> None:
         "ended_at": STARTED_AT + 60.0, "duration_s": 60.0, "size_bytes": 1234, "transcript": None,
         "delete_after": STARTED_AT + 30 * 86400, "sha256": "ab" * 32, "paused_spans": [[5.0, 12.5]],
     }
+
+
+def test_no_vosk_model_means_no_transcription_and_says_how_to_get_one(caplog: pytest.LogCaptureFixture) -> None:
+    from callcenter.settings import Settings
+    from recorder.adapter import recognizer_from_settings
+
+    settings = Settings()
+    settings.speech.engine = "auto"
+    with caplog.at_level("WARNING", logger="recorder.adapter"):
+        assert recognizer_from_settings(settings) is None
+    assert caplog.messages == [
+        "recordings are not transcribed: no vosk model is configured (set speech.vosk_model_path; see docs/speech.md)"
+    ]
