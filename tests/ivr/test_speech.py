@@ -79,15 +79,16 @@ def test_whisper_rejects_a_transcript_far_from_every_option(whisper: WhisperReco
 
 def test_whispers_yes_and_no_clear_its_own_default_threshold_not_the_vosk_one(whisper: WhisperRecognizer, shared_dir: Path) -> None:
     # A confirm node listens for these phrases. Whisper's confidence counts the "." and end-of-text
-    # tokens, so its clear one-word answers sit far below vosk's scale: one threshold for both
-    # engines sent every spoken yes/no to keys.
+    # tokens, so its clear one-word answers score low, and how low depends on the CPU
+    # (CTranslate2 picks its kernels by instruction set): "yes" measured 0.47 on one machine and
+    # 0.62 on another, around vosk's 0.6. Whisper's own default must accept them on both.
     yes_no = [*YES_NO["en"][0], *YES_NO["en"][1]]
     defaults = SpeechSettings()
     folder = shared_dir / "audio/espeak-ng-ivr"
     heard = [whisper.recognize(folder / f"{word}__en-us.wav", grammar=yes_no, language="en") for word in ("yes", "no")]
     assert [(r.text, r.engine) for r in heard] == [("yes", "whisper"), ("no", "whisper")]
     assert all(r.confidence >= defaults.whisper_confidence_threshold for r in heard), [r.confidence for r in heard]
-    assert heard[0].confidence < defaults.vosk_confidence_threshold  # 0.47 measured: why Whisper has its own
+    assert defaults.whisper_confidence_threshold < defaults.vosk_confidence_threshold
 
 
 def test_whisper_prompt_wording() -> None:
