@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 
 import pytest
@@ -96,3 +97,86 @@ def test_message_names_are_unique_and_dotted() -> None:
     names = list(ev.message_types())
     assert len(names) == len(set(names))
     assert all("." in n for n in names)
+
+
+def _sample(cls: type) -> object:
+    """An instance of `cls` with every required field filled from its type hints."""
+    plain = {str: "x", float: 1.5, int: 2, bool: True}
+    kwargs = {}
+    hints = ev._hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            tp = hints[f.name]
+            tp = getattr(tp, "__supertype__", tp)
+            if isinstance(tp, type) and issubclass(tp, enum.Enum):
+                kwargs[f.name] = next(iter(tp))
+            elif tp in plain:
+                kwargs[f.name] = plain[tp]
+            else:
+                kwargs[f.name] = None  # nested values: the constructor does not check types
+    return cls(**kwargs)
+
+
+@pytest.mark.parametrize("cls", [*ev.message_types().values(), ev.SkillRequirement, ev.DecisionCandidate, ev.QueueSnapshot])
+def test_fast_construction_builds_what_the_dataclass_would(cls: type) -> None:
+    import copy
+    import pickle
+
+    msg = _sample(cls)
+    assert type(msg) is cls and cls.__new__ is not object.__new__  # built by the fast constructor
+    names = [f.name for f in dataclasses.fields(cls)]
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            assert getattr(msg, f.name) == f.default, f.name
+        elif f.default_factory is not dataclasses.MISSING:
+            assert getattr(msg, f.name) == f.default_factory(), f.name
+    assert copy.copy(msg) == msg and copy.deepcopy(msg) == msg
+    assert pickle.loads(pickle.dumps(msg)) == msg
+    assert dataclasses.replace(msg) == msg
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(msg, names[0], getattr(msg, names[0]))
+    if all(f.kw_only for f in dataclasses.fields(cls)):
+        with pytest.raises(TypeError):
+            cls(*[getattr(msg, n) for n in names])  # keyword-only, as the dataclass says
+
+
+def test_fast_construction_keeps_defaults_factories_and_errors() -> None:
+    a = ev.AgentStateChanged(agent_id=ev.AgentId("a1"), old=ev.AgentState.READY, new=ev.AgentState.RESERVED, at=1.0)
+    assert (a.reason, a.call_id) == ("", None)
+    assert a == ev.AgentStateChanged(agent_id=ev.AgentId("a1"), old=ev.AgentState.READY, new=ev.AgentState.RESERVED, reason="", at=1.0)
+    assert hash(a) == hash(dataclasses.replace(a))
+    with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'at'"):
+        ev.AgentStateChanged(agent_id=ev.AgentId("a1"), old=ev.AgentState.READY, new=ev.AgentState.RESERVED)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
+        ev.StartTimer(timer_id=ev.TimerId("t"), delay_s=1.0, nope=1)  # type: ignore[call-arg]
+    # A default factory gives each instance its own value, as the dataclass does.
+    factory_fields = [
+        (cls, f) for cls in vars(ev).values() if isinstance(cls, type) and dataclasses.is_dataclass(cls)
+        for f in dataclasses.fields(cls) if f.default_factory is not dataclasses.MISSING
+    ]
+    assert factory_fields
+    for cls, f in factory_fields:
+        one, two = _sample(cls), _sample(cls)
+        assert getattr(one, f.name) == f.default_factory() and getattr(one, f.name) is not getattr(two, f.name)
+
+
+def test_fast_construction_leaves_classes_it_cannot_copy_alone() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Checked:
+        n: int
+
+        def __post_init__(self) -> None:
+            if self.n < 0:
+                raise ValueError("negative")
+
+    assert ev.fast_construction(Checked) is Checked and Checked.__new__ is object.__new__
+    with pytest.raises(ValueError, match="negative"):
+        Checked(-1)
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Positional:
+        a: int
+        b: str = "b"
+
+    ev.fast_construction(Positional)
+    assert Positional(1) == Positional(a=1, b="b") and Positional.__new__ is not object.__new__
