@@ -28,8 +28,8 @@ either (a call queued, relaxed or overflowed; an agent ready or re-skilled) imme
 match it, so the queue and the ready pool never overlap.
 
 Rule 4 (indexes, no scans): ready agents are kept in sets per queue and per (queue, skill,
-level or more); waiting calls in sorted lists per (queue, requirements) "group", whose heads sit on
-flat shelves per (queue, first skill). A call looks only at the ready agents of its rarest
+level or more); waiting calls in sorted lists per (queue, requirements) "group", and the groups on
+shelves per (queue, first skill). A call looks only at the ready agents of its rarest
 requirement; an agent only at the shelves of its queues and skills. Agents cache the pools,
 shelves and counters they touch (see `_cache`). A RONA call keeps its key, so it goes back to the
 head of its class. No event does work in proportion to a queue's length.
@@ -147,13 +147,14 @@ class _Group:
 
     `heap` is kept sorted (a sorted list is a heap too): the head is `heap[0]`, a call leaves by
     bisection, and a call's position is a bisection, with no stale entries. Inserting and leaving
-    move the list's tail in memory (C `memmove`, about a microsecond per 10,000 entries)."""
+    move the list's tail in memory (C `memmove`, about a microsecond per 10,000 entries).
+    `eq=False`: groups compare by identity, so `shelf.remove(group)` finds this one."""
 
     key: GroupKey
     reqs: Reqs
     level: int  # the first requirement's level; found through (queue, its skill)
     rest: tuple[tuple[str, int], ...]  # the other requirements as (skill, min level)
-    shelf: list[Any]  # the (queue, first skill) shelf that lists this group (see AcdEngine._shelves)
+    shelf: list[_Group]  # the (queue, first skill) shelf that lists this group (see AcdEngine._shelves)
     heap: list[QueueEntry] = field(default_factory=list)
 
     @property
@@ -185,10 +186,9 @@ class AcdEngine:
         self._ready: dict[tuple[str, str, int], set[AgentId]] = {}
         self._staffed: dict[tuple[str, str, int], int] = {}
         self._groups: dict[GroupKey, _Group] = {}
-        # Groups by (queue, first skill), as flat "shelves" [level, rest, head entry, group, ...]:
-        # a free agent reads the level, the other requirements and the head without touching the
-        # group objects, most of which it cannot take (one cache miss each, on a big system).
-        self._shelves: dict[tuple[str, str], list[Any]] = {}
+        # Groups by (queue, first skill): a free agent reads only the shelves of its own queues
+        # and skills, and on them each group's first level and other requirements.
+        self._shelves: dict[tuple[str, str], list[_Group]] = {}
         # Members per queue in the order they joined (round robin), with their round-robin number
         self._members: dict[str, dict[AgentId, AgentRecord]] = {q: {} for q in config.queues}
         self._member_order: dict[str, dict[AgentId, int]] = {q: {} for q in config.queues}
@@ -613,7 +613,7 @@ class AcdEngine:
 
     def _place_call(self, call: CallRecord, now: float, trigger: str, out: list[object]) -> None:
         """Offer the call to the best ready agent, or put it in its group to wait (Rule 3)."""
-        candidates = list(self._candidate_agents(call.queue, call.reqs))
+        candidates = self._candidate_agents(call.queue, call.reqs)
         if not candidates:
             call.state = WAITING
             self._add_to_group(call)
@@ -652,42 +652,39 @@ class AcdEngine:
         self._remove_from_group(best)
         self._offer(best, agent, now, trigger, out, candidates, len(compared), (), (), tie)
 
-    def _candidate_agents(self, queue: QueueName, reqs: Reqs) -> Iterator[AgentRecord]:
+    def _candidate_agents(self, queue: QueueName, reqs: Reqs) -> list[AgentRecord]:
         """READY agents of `queue` that meet `reqs`, from the pool of the rarest requirement."""
         agents, ready = self.agents, self._ready
         if not reqs:
-            for agent_id in ready.get((queue, "", 0), ()):
-                yield agents[agent_id]
-            return
+            return [agents[agent_id] for agent_id in ready.get((queue, "", 0), ())]
         best: set[AgentId] | None = None
         best_req = reqs[0]
         for r in reqs:
             pool = ready.get((queue, r.skill, r.min_level))
             if not pool:
-                return
+                return []
             if best is None or len(pool) < len(best):
                 best, best_req = pool, r
         assert best is not None
-        others = tuple(r for r in reqs if r is not best_req)
-        for agent_id in best:
-            agent = agents[agent_id]
-            if not others or agent.meets(others):
-                yield agent
+        if len(reqs) == 1:
+            return [agents[agent_id] for agent_id in best]
+        others = tuple([r for r in reqs if r is not best_req])
+        return [agent for agent in map(agents.__getitem__, best) if agent.meets(others)]
 
     def _best_calls_for(self, agent: AgentRecord) -> list[QueueEntry]:
         """The head entries of every group of waiting calls the agent can take, over all its
         queues; the smallest is the call that deserves the agent most (Rule 1)."""
         compared: list[QueueEntry] = []
-        skills = agent.skills
+        append, skills = compared.append, agent.skills
         pairs = iter(agent.shelves)
         for level, shelf in zip(pairs, pairs, strict=True):
-            for i in range(0, len(shelf), 4):
-                if shelf[i] <= level:
-                    for skill, need in shelf[i + 1]:  # inline: a call to `meets` costs more than this loop
+            for group in shelf:
+                if group.level <= level:
+                    for skill, need in group.rest:  # inline: a call to `meets` costs more than this loop
                         if skills.get(skill, 0) < need:
                             break
                     else:
-                        compared.append(shelf[i + 2])
+                        append(group.heap[0])
         return compared
 
     def _offer_to_best_agent(
@@ -818,11 +815,9 @@ class AcdEngine:
             level, rest = (reqs[0].min_level, pairs[1:]) if reqs else (0, ())
             shelf = self._shelves.setdefault((call.queue, reqs[0].skill if reqs else ""), [])
             group = self._groups[gkey] = _Group(key=gkey, reqs=reqs, level=level, rest=rest, shelf=shelf, heap=[entry])
-            shelf += (level, rest, entry, group)
+            shelf.append(group)
         else:
             insort(group.heap, entry)
-            if group.heap[0] is entry:
-                self._shelve_head(group)
         call.group = group
         self._waiting_in[call.queue][call.id] = call
 
@@ -837,24 +832,7 @@ class AcdEngine:
         del heap[at]
         if not heap:
             del self._groups[group.key]
-            # The shelf stays, even empty: agents' caches hold it (see _cache).
-            i = self._shelf_index(group)
-            del group.shelf[i : i + 4]
-        elif at == 0:
-            self._shelve_head(group)
-
-    @staticmethod
-    def _shelf_index(group: _Group) -> int:
-        shelf = group.shelf
-        for i in range(0, len(shelf), 4):
-            if shelf[i + 3] is group:
-                return i
-        raise AssertionError(f"group {group.key} is not on its shelf")
-
-    def _shelve_head(self, group: _Group) -> None:
-        """The group's best call changed: show it on the shelf."""
-        group.shelf[self._shelf_index(group) + 2] = group.heap[0]
-
+            group.shelf.remove(group)  # the shelf stays, even empty: agents' caches hold it (see _cache)
 
     @staticmethod
     def _pool_keys(agent: AgentRecord) -> Iterator[tuple[str, str, int]]:

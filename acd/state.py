@@ -101,6 +101,10 @@ def state_diagram() -> str:
     return "\n".join(lines)
 
 
+# Why an agent in each state other than READY cannot take a call (decision records).
+_STATE_EXCLUSIONS = {s.value: "wrap-up" if s is AgentState.WRAP_UP else f"state:{s.value}" for s in AgentState}
+
+
 @dataclass(slots=True, eq=False)
 class AgentRecord:
     """One agent's row: profile, state and the counters the strategies rank by."""
@@ -123,7 +127,7 @@ class AgentRecord:
     # containers directly instead of looking them up by key:
     index_keys: tuple[tuple[str, str, int], ...] = ()  # (queue, skill, level) and (queue, "", 0)
     pools: tuple[set[AgentId], ...] = ()  # the ready pools the agent joins when READY
-    shelves: tuple[Any, ...] = ()  # own level, the engine's shelf for (queue, skill); flat: one tuple less to read
+    shelves: tuple[Any, ...] = ()  # own level, the engine's shelf for (queue, skill), flat: one tuple less to read
     state_counts: tuple[dict[str, int], ...] = ()  # per queue: agents by state value
     indexed: bool = False  # in the engine's ready pools
 
@@ -145,7 +149,7 @@ class AgentRecord:
         """Why this agent cannot take a call with `reqs` now, or None if it can."""
         state = self.state
         if state is not AgentState.READY:
-            return "wrap-up" if state is AgentState.WRAP_UP else f"state:{state._value_}"
+            return _STATE_EXCLUSIONS[state._value_]
         for r in reqs:
             have = self.skills.get(r.skill, 0)
             if have == 0:

@@ -30,7 +30,6 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -47,10 +46,8 @@ TARGET_P99_MS, TARGET_SPEEDUP = 1.0, 50.0  # issue 4's benchmark target
 class NaiveEngine(AcdEngine):
     """The same core with its indexes ignored: every decision scans everything."""
 
-    def _candidate_agents(self, queue: ev.QueueName, reqs: Reqs) -> Iterator[AgentRecord]:
-        for a in self.agents.values():
-            if a.state is ev.AgentState.READY and queue in a.queues and a.meets(reqs):
-                yield a
+    def _candidate_agents(self, queue: ev.QueueName, reqs: Reqs) -> list[AgentRecord]:
+        return [a for a in self.agents.values() if a.state is ev.AgentState.READY and queue in a.queues and a.meets(reqs)]
 
     def _best_calls_for(self, agent: AgentRecord) -> list[QueueEntry]:
         best: QueueEntry | None = None
@@ -104,11 +101,11 @@ def time_selection(engine: AcdEngine, sink: list[float]) -> None:
         sink.append(time.perf_counter() - start)
         return result
 
-    def timed_candidate_agents(queue: ev.QueueName, reqs: Reqs) -> Iterator[AgentRecord]:
+    def timed_candidate_agents(queue: ev.QueueName, reqs: Reqs) -> list[AgentRecord]:
         start = time.perf_counter()
-        result = list(candidate_agents(queue, reqs))
+        result = candidate_agents(queue, reqs)
         sink.append(time.perf_counter() - start)
-        return iter(result)
+        return result
 
     engine._best_calls_for = timed_best_calls_for  # type: ignore[method-assign]
     engine._candidate_agents = timed_candidate_agents  # type: ignore[method-assign]
