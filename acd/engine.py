@@ -54,7 +54,7 @@ from typing import Any
 from acd.config import AcdConfig, AcdError, AgentProfile, MaxWaitAction, Strategy
 from acd.ewt import Ewt, estimate_wait, mean_wait_s
 from acd.metrics import Counters, LiveStats, Metrics
-from acd.state import AgentRecord, Trigger, transition
+from acd.state import STATE_EXCLUSIONS, AgentRecord, Trigger, transition
 from acd.strategies import STRATEGY_KEYS
 from callcenter.events import (
     AgentId,
@@ -115,7 +115,7 @@ _EDGES = {
     for b in _STATE_VALUES
 }
 # A decision record's excluded_counts keys, in the order of the state values.
-_EXCLUSION_LABELS = tuple((s, "wrap-up" if s == "wrap-up" else f"state:{s}") for s in sorted(_STATE_VALUES) if s != "ready")
+_EXCLUSION_LABELS = tuple(sorted(STATE_EXCLUSIONS.items()))
 EXCLUSION_SCAN = 8  # members looked at per excluded agent a record may name (see _exclusions)
 WAITING, RINGING, ANSWERED = "waiting", "ringing", "answered"
 

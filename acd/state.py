@@ -102,7 +102,7 @@ def state_diagram() -> str:
 
 
 # Why an agent in each state other than READY cannot take a call (decision records).
-_STATE_EXCLUSIONS = {s.value: "wrap-up" if s is AgentState.WRAP_UP else f"state:{s.value}" for s in AgentState}
+STATE_EXCLUSIONS = {s.value: "wrap-up" if s is AgentState.WRAP_UP else f"state:{s.value}" for s in AgentState if s is not AgentState.READY}
 
 
 @dataclass(slots=True, eq=False)
@@ -149,7 +149,7 @@ class AgentRecord:
         """Why this agent cannot take a call with `reqs` now, or None if it can."""
         state = self.state
         if state is not AgentState.READY:
-            return _STATE_EXCLUSIONS[state._value_]
+            return STATE_EXCLUSIONS[state._value_]
         for r in reqs:
             have = self.skills.get(r.skill, 0)
             if have == 0:

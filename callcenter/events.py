@@ -1363,3 +1363,4 @@ class AnswerCall:
 for _cls in list(globals().values()):
     if isinstance(_cls, type) and _cls.__module__ == __name__ and dataclasses.is_dataclass(_cls) and _cls not in _NAME_OF:
         fast_construction(_cls)
+del _cls
